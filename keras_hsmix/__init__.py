@@ -1,0 +1,17 @@
+"""keras-hsmix: HSMix hard and soft superpixel mixing for Keras 3 / TensorFlow.
+
+Public API::
+
+    keras_hsmix.slic_superpixels   # SLIC through tf.numpy_function
+    keras_hsmix.static_saliency    # fine-grained static saliency in TF ops
+    keras_hsmix.HardMix, SoftMix, HSMix   # Keras 3 preprocessing layers
+    keras_hsmix.data               # loaders, synthetic data, tf.data pipeline
+"""
+
+from keras_hsmix import data
+from keras_hsmix.layers import HardMix, HSMix, SoftMix
+from keras_hsmix.ops import slic_superpixels, static_saliency
+
+__version__ = "0.1.0"
+
+__all__ = ["data", "HardMix", "SoftMix", "HSMix", "slic_superpixels", "static_saliency", "__version__"]

@@ -1,0 +1,193 @@
+"""Shared machinery of the mixing layers: input checks, draws, output dict.
+
+Modelled on Keras' image preprocessing layers: one method draws the random
+transformation of a call (:meth:`BaseMix.get_random_transformation`), another
+applies it to every key (:meth:`BaseMix.transform`), so images, masks,
+superpixels and saliency can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import tensorflow as tf
+
+from keras_hsmix.ops.masks import to_soft_masks
+from keras_hsmix.ops.segments import num_segments
+from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, _check_n_segments, slic_superpixels
+
+IMAGES = "images"
+MASKS = "segmentation_masks"
+SUPERPIXELS = "superpixels"
+SALIENCY = "saliency"
+
+
+def _check_probability(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {value}")
+    return value
+
+
+def _squeeze_map(name: str, value: tf.Tensor) -> tf.Tensor:
+    """[B, H, W, 1] -> [B, H, W]; checks the rank."""
+    if value.shape.rank == 4:
+        if value.shape[-1] != 1:
+            raise ValueError(f"{name}: expected [B, H, W] or [B, H, W, 1], got shape {value.shape}")
+        value = value[..., 0]
+    if value.shape.rank != 3:
+        raise ValueError(f"{name}: expected [B, H, W] or [B, H, W, 1], got shape {value.shape}")
+    return value
+
+
+class BaseMix(keras.layers.Layer):
+    """Base class of :class:`HardMix`, :class:`SoftMix` and :class:`HSMix`.
+
+    Subclasses implement :meth:`transform`. Inputs are dicts with ``"images"``
+    and ``"segmentation_masks"`` and optionally ``"superpixels"`` (SLIC is run
+    when absent) and ``"saliency"``. Other keys pass through unchanged.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        num_classes: int | None = None,
+        n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
+        compactness: float = 10.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Never let Keras cast integer masks / superpixel ids or images.
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self.p = _check_probability("p", p)
+        if num_classes is not None and int(num_classes) < 1:
+            raise ValueError(f"num_classes must be >= 1 or None, got {num_classes}")
+        self.num_classes = None if num_classes is None else int(num_classes)
+        low, high = _check_n_segments(n_segments)
+        self.n_segments = low if low == high else (low, high)
+        self.compactness = float(compactness)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+        self.supports_jit = False  # SLIC runs through tf.numpy_function.
+        self.built = True  # no weights
+
+    # ----------------------------------------------------------------- inputs
+    def prepare_inputs(self, data: dict) -> dict:
+        """Validates a batch and returns it in canonical form.
+
+        Canonical form: images ``[B, H, W, C]`` (dtype kept), masks float32
+        ``[B, H, W, K]``, superpixels int32 ``[B, H, W]`` (computed with SLIC
+        when absent), saliency float32 ``[B, H, W]`` when given.
+        """
+        if not isinstance(data, dict) or IMAGES not in data or MASKS not in data:
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(
+                f"{type(self).__name__} expects a dict with '{IMAGES}' and '{MASKS}' "
+                f"(optional '{SUPERPIXELS}', '{SALIENCY}'), got {keys}"
+            )
+        out = dict(data)
+        images = tf.convert_to_tensor(data[IMAGES])
+        if images.shape.rank != 4:
+            raise ValueError(f"{IMAGES}: expected a batch [B, H, W, C], got shape {images.shape}")
+        if not (images.dtype.is_floating or images.dtype.is_integer):
+            raise TypeError(f"{IMAGES}: unsupported dtype {images.dtype.name}")
+        if images.dtype.is_floating:
+            tf.debugging.assert_all_finite(images, f"{IMAGES}: contains NaN or Inf")
+        masks = to_soft_masks(data[MASKS], self.num_classes)
+        self._check_same_size(MASKS, images, masks)
+        out[IMAGES] = images
+        out[MASKS] = masks
+
+        if SUPERPIXELS in data:
+            sp = _squeeze_map(SUPERPIXELS, tf.convert_to_tensor(data[SUPERPIXELS]))
+            if sp.dtype.is_floating:  # tf.data / Keras may have cast ids to float
+                sp = tf.round(sp)
+            sp = tf.cast(sp, tf.int32)
+            tf.debugging.assert_non_negative(sp, message=f"{SUPERPIXELS}: negative superpixel id")
+        else:
+            sp = slic_superpixels(images, self.n_segments, self.compactness, self.seed)
+        self._check_same_size(SUPERPIXELS, images, sp)
+        out[SUPERPIXELS] = sp
+
+        if SALIENCY in data:
+            sal = tf.cast(_squeeze_map(SALIENCY, tf.convert_to_tensor(data[SALIENCY])), tf.float32)
+            self._check_same_size(SALIENCY, images, sal)
+            out[SALIENCY] = sal
+        return out
+
+    @staticmethod
+    def _check_same_size(name: str, images: tf.Tensor, other: tf.Tensor) -> None:
+        a, b = images.shape[:3], other.shape[:3]
+        if a.is_fully_defined() and b.is_fully_defined():
+            if a != b:
+                raise ValueError(
+                    f"{name}: shape {other.shape} does not match {IMAGES} shape {images.shape} "
+                    "(batch, height and width must agree)"
+                )
+        else:
+            tf.debugging.assert_equal(
+                tf.shape(images)[:3], tf.shape(other)[:3],
+                message=f"{name}: batch, height and width must match {IMAGES}",
+            )
+
+    # ------------------------------------------------------------------ draws
+    def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
+        """Draws the parameters of one call from a canonical batch.
+
+        Returns a dict with ``partner`` ``[B]`` (a permutation of the batch),
+        ``picked`` ``[B, N]`` (Bernoulli(p) per superpixel id of the partner) and
+        ``num_segments`` (``N``, the id slots per image).
+        """
+        seed = seed if seed is not None else self.generator
+        sp = data[SUPERPIXELS]
+        batch = tf.shape(sp)[0]
+        n = num_segments(sp)
+        partner = tf.cast(keras.random.shuffle(tf.range(batch), seed=seed), tf.int32)
+        picked = keras.random.uniform(tf.stack([batch, n]), seed=seed) < self.p
+        return {"partner": partner, "picked": picked, "num_segments": n}
+
+    # ------------------------------------------------------------------- call
+    def transform(self, data: dict, transformation: dict) -> dict:
+        """Applies one drawn transformation to a canonical batch."""
+        raise NotImplementedError
+
+    def call(self, data: dict, training: bool = True) -> dict:
+        if not training:
+            return data
+        single = IMAGES in data and tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
+        if single:  # an unbatched sample: a batch of one is returned unmixed
+            data = {k: tf.convert_to_tensor(v)[tf.newaxis] for k, v in data.items()}
+        batch = self.prepare_inputs(data)
+        out = self.transform(batch, self.get_random_transformation(batch))
+        out = self._restore_keys(data, out)
+        if single:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
+    @staticmethod
+    def _restore_keys(original: dict, out: dict) -> dict:
+        """Returns exactly the keys the caller gave."""
+        return {k: out[k] for k in original}
+
+    def compute_output_shape(self, input_shape: dict) -> dict:
+        shapes = dict(input_shape)
+        masks = tuple(input_shape[MASKS])
+        if self.num_classes is not None:
+            base = masks[:-1] if len(masks) == len(tuple(input_shape[IMAGES])) else masks
+            shapes[MASKS] = tuple(base) + (self.num_classes,)
+        return shapes
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "p": self.p,
+                "num_classes": self.num_classes,
+                "n_segments": self.n_segments,
+                "compactness": self.compactness,
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,53 @@
+"""HardMix: paste whole superpixels of a partner image, and of its mask."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
+from keras_hsmix.ops import mixing
+
+
+@keras.saving.register_keras_serializable(package="keras_hsmix")
+class HardMix(BaseMix):
+    """Hard superpixel mixing (the "hard" half of HSMix).
+
+    Each sample A is paired with a random partner B of the same batch. Each
+    superpixel of B is picked with probability ``p``; the picked regions of B
+    replace A in the image and in the mask alike, so contours are kept.
+
+    Args:
+        p: probability of picking each superpixel of the partner.
+        num_classes: with class-id masks (``[B, H, W]`` or ``[B, H, W, 1]``), the
+            number of classes; the output masks are then one-hot
+            ``[B, H, W, num_classes]``. ``None`` for float masks mixed as given.
+        n_segments: SLIC superpixel count (int or ``(low, high)``), used only when
+            the batch has no ``"superpixels"`` key.
+        compactness: SLIC compactness.
+        seed: makes the draws reproducible.
+
+    Inputs and outputs are dicts with ``"images"``, ``"segmentation_masks"`` and
+    optionally ``"superpixels"`` and ``"saliency"``; the output has the input's
+    keys. The output superpixel map is the mixed one (A's ids where A shows, B's
+    ids offset by ``N`` where B shows), so mixes can be chained. With
+    ``training=False`` the input is returned unchanged. Safe inside ``tf.data``.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = HardMix(num_classes=2, n_segments=20, seed=0)
+        >>> out = layer({"images": np.random.rand(4, 32, 32, 3).astype("float32"),
+        ...              "segmentation_masks": np.random.randint(0, 2, (4, 32, 32, 1))})
+        >>> out["segmentation_masks"].shape
+        TensorShape([4, 32, 32, 2])
+    """
+
+    def transform(self, data: dict, transformation: dict) -> dict:
+        partner = transformation["partner"]
+        sp = data[SUPERPIXELS]
+        region = mixing.partner_region(sp, partner, transformation["picked"])
+        out = dict(data)
+        out[IMAGES], out[MASKS] = mixing.hard_mix(data[IMAGES], data[MASKS], partner, region)
+        out[SUPERPIXELS] = mixing.mixed_superpixels(sp, partner, region, transformation["num_segments"])
+        if SALIENCY in data:
+            out[SALIENCY] = mixing.paste_maps(data[SALIENCY], partner, region)
+        return out

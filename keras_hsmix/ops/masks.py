@@ -1,0 +1,88 @@
+"""Segmentation masks: validation and conversion to float one-hot maps."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+#: Tolerance for "probabilities sum to 1" checks on float masks.
+SUM_TOLERANCE = 1e-3
+
+
+def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
+    """Returns float32 masks ``[B, H, W, K]`` ready to be mixed.
+
+    Two explicit label modes:
+
+    * ``num_classes=K``: masks hold class ids, ``[B, H, W]`` or ``[B, H, W, 1]``,
+      integer (or integer-valued float, as ``tf.data`` may cast them). They become
+      one-hot ``[B, H, W, K]``. A mask that already has ``K > 1`` channels is taken
+      as one-hot / probabilities. Ids outside ``[0, K)`` raise an error.
+    * ``num_classes=None``: masks are float probability maps ``[B, H, W, K]``
+      (one-hot, or a single binary probability channel), mixed as given.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> to_soft_masks(tf.constant([[[0, 2]]]), num_classes=3).numpy()[0, 0]
+        array([[1., 0., 0.],
+               [0., 0., 1.]], dtype=float32)
+    """
+    masks = tf.convert_to_tensor(masks)
+    rank = masks.shape.rank
+    if num_classes is None:
+        if masks.dtype.is_integer or masks.dtype == tf.bool:
+            raise ValueError(
+                "segmentation_masks: integer class-id masks need `num_classes`; "
+                f"got dtype {masks.dtype.name} with num_classes=None"
+            )
+        if rank != 4:
+            raise ValueError(
+                "segmentation_masks: float masks must be [B, H, W, K] probabilities, "
+                f"got shape {masks.shape}"
+            )
+        masks = tf.cast(masks, tf.float32)
+        tf.debugging.assert_greater_equal(
+            masks, -SUM_TOLERANCE, message="segmentation_masks: probabilities below 0"
+        )
+        tf.debugging.assert_less_equal(
+            masks, 1.0 + SUM_TOLERANCE, message="segmentation_masks: probabilities above 1"
+        )
+        if masks.shape[-1] is not None and masks.shape[-1] > 1:
+            total = tf.reduce_sum(masks, axis=-1)
+            tf.debugging.assert_near(
+                total,
+                tf.ones_like(total),
+                atol=SUM_TOLERANCE,
+                message="segmentation_masks: class probabilities do not sum to 1",
+            )
+        return masks
+
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if rank == 4 and masks.shape[-1] == num_classes and num_classes > 1:
+        return to_soft_masks(masks, None) if masks.dtype.is_floating else tf.cast(masks, tf.float32)
+    if rank == 4:
+        if masks.shape[-1] != 1:
+            raise ValueError(
+                f"segmentation_masks: class-id masks must be [B, H, W] or [B, H, W, 1] "
+                f"(or one-hot with num_classes={num_classes} channels), got shape {masks.shape}"
+            )
+        masks = masks[..., 0]
+    elif rank != 3:
+        raise ValueError(
+            f"segmentation_masks: expected [B, H, W], [B, H, W, 1] or [B, H, W, K], got shape {masks.shape}"
+        )
+    if masks.dtype.is_floating:
+        rounded = tf.round(masks)
+        tf.debugging.assert_near(
+            masks, rounded, atol=1e-3,
+            message="segmentation_masks: float masks with num_classes set must hold integer class ids",
+        )
+        masks = rounded
+    ids = tf.cast(masks, tf.int32)
+    tf.debugging.assert_non_negative(ids, message="segmentation_masks: negative class id")
+    tf.debugging.assert_less(
+        ids,
+        tf.constant(num_classes, tf.int32),
+        message=f"segmentation_masks: class id >= num_classes ({num_classes})",
+    )
+    return tf.one_hot(ids, num_classes, dtype=tf.float32)

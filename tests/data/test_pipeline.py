@@ -1,0 +1,71 @@
+"""add_superpixels, make_pipeline and random_flip_rotate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hsmix.data import add_superpixels, make_pipeline, make_synthetic_dataset, random_flip_rotate
+from keras_hsmix import SoftMix
+
+
+def test_add_superpixels_integer_and_cached():
+    ds = add_superpixels(make_synthetic_dataset(4, (48, 48)), n_segments=30)
+    assert ds.element_spec["superpixels"].dtype == tf.int32
+    first = [e["superpixels"].numpy() for e in ds]
+    second = [e["superpixels"].numpy() for e in ds]
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_flip_rotate_moves_all_keys_together():
+    image = np.arange(16 * 16, dtype=np.float32).reshape(16, 16, 1)
+    element = {"images": image, "segmentation_masks": image.astype(np.int32), "superpixels": image[..., 0].astype(np.int32)}
+    for i in range(8):
+        out = random_flip_rotate(element, seed=tf.constant([i, 0]))
+        np.testing.assert_array_equal(out["images"].numpy()[..., 0], out["superpixels"].numpy())
+        np.testing.assert_array_equal(out["images"].numpy(), out["segmentation_masks"].numpy())
+        assert out["superpixels"].dtype == tf.int32
+
+
+@pytest.mark.parametrize("output", ["tuple", "dict"])
+def test_make_pipeline_outputs(output):
+    ds = make_pipeline(make_synthetic_dataset(8, (48, 48), num_classes=3), batch_size=4, num_classes=3,
+                       n_segments=30, seed=0, output=output)
+    batch = next(iter(ds))
+    if output == "tuple":
+        x, y = batch
+    else:
+        x, y = batch["images"], batch["segmentation_masks"]
+        assert batch["superpixels"].dtype == tf.int32
+    assert x.shape == (4, 48, 48, 3) and y.shape == (4, 48, 48, 3)
+    np.testing.assert_allclose(tf.reduce_sum(y, -1), 1.0, atol=1e-5)
+
+
+def test_make_pipeline_with_custom_mixer_and_none():
+    base = make_synthetic_dataset(8, (32, 32))
+    soft = make_pipeline(base, batch_size=4, mixer=SoftMix(num_classes=2, seed=0), n_segments=20, seed=0)
+    plain = make_pipeline(base, batch_size=4, mixer=None, n_segments=20, seed=0, augment=False, shuffle=None)
+    x, y = next(iter(plain))
+    assert set(np.unique(y.numpy())) <= {0.0, 1.0}
+    assert next(iter(soft))[1].shape == (4, 32, 32, 2)
+
+
+def test_make_pipeline_trains_a_model():
+    import keras
+
+    ds = make_pipeline(make_synthetic_dataset(8, (32, 32)), batch_size=4, n_segments=20, seed=0)
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Conv2D(2, 3, padding="same", activation="softmax")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "categorical_crossentropy")
+    history = model.fit(ds, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="output"):
+        make_pipeline(make_synthetic_dataset(4, (16, 16)), output="list")
+    with pytest.raises(ValueError, match="batch_size"):
+        make_pipeline(make_synthetic_dataset(4, (16, 16)), batch_size=0)

@@ -1,0 +1,99 @@
+"""slic_superpixels: SLIC through tf.numpy_function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hsmix import slic_superpixels
+
+
+def _smooth_images(shape, seed=0) -> np.ndarray:
+    """Smooth random images in [0, 1] (SLIC merges pure pixel noise into one segment)."""
+    from scipy.ndimage import gaussian_filter
+
+    x = gaussian_filter(np.random.default_rng(seed).random(shape), sigma=(0, 3, 3, 0)[: len(shape)] if len(shape) == 4 else (3, 3, 0))
+    return (x - x.min()) / (x.max() - x.min())
+
+
+def _contiguous(labels: np.ndarray) -> bool:
+    return np.array_equal(np.unique(labels), np.arange(labels.max() + 1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "uint16"])
+def test_single_image_and_batch(channels, dtype):
+    x = _smooth_images((2, 40, 30, channels))
+    if dtype != "float32":
+        x = (x * np.iinfo(dtype).max).astype(dtype)
+    else:
+        x = x.astype(np.float32)
+    batch = slic_superpixels(x, n_segments=20, seed=0)
+    assert batch.shape == (2, 40, 30) and batch.dtype == tf.int32
+    single = slic_superpixels(x[0], n_segments=20, seed=0)
+    assert single.shape == (40, 30)
+    np.testing.assert_array_equal(single.numpy(), batch[0].numpy())
+    for labels in batch.numpy():
+        assert _contiguous(labels)
+        assert 1 < labels.max() + 1 <= 60
+
+
+def test_uint8_and_float_agree():
+    x = (_smooth_images((32, 32, 3), seed=1) * 255).astype(np.uint8)
+    a = slic_superpixels(x, n_segments=16, seed=0).numpy()
+    b = slic_superpixels(x.astype(np.float32) / 255.0, n_segments=16, seed=0).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_graph_mode_restores_static_shape():
+    ds = tf.data.Dataset.from_tensor_slices(np.random.rand(3, 24, 24, 3).astype(np.float32))
+    ds = ds.map(lambda x: slic_superpixels(x, n_segments=(8, 16), seed=0))
+    assert ds.element_spec.shape == (24, 24)
+    assert ds.element_spec.dtype == tf.int32
+
+    @tf.function
+    def f(x):
+        return slic_superpixels(x, n_segments=10)
+
+    assert f(tf.random.uniform((2, 16, 16, 3))).shape == (2, 16, 16)
+
+
+def test_range_draws_per_image_and_seed_reproducible():
+    x = _smooth_images((6, 64, 64, 3), seed=2).astype(np.float32)
+    a = slic_superpixels(x, n_segments=(10, 60), seed=5).numpy()
+    b = slic_superpixels(x, n_segments=(10, 60), seed=5).numpy()
+    np.testing.assert_array_equal(a, b)
+    counts = {int(labels.max()) + 1 for labels in a}
+    assert len(counts) > 1, "n_segments should be drawn per image"
+
+
+def test_constant_image_and_tiny_image():
+    constant = slic_superpixels(np.full((16, 16, 3), 0.5, np.float32), n_segments=4).numpy()
+    assert _contiguous(constant)
+    tiny = slic_superpixels(np.random.rand(8, 8, 1).astype(np.float32), n_segments=1000).numpy()
+    assert _contiguous(tiny) and tiny.max() < 64
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_segments": 0}, ValueError, "n_segments"),
+        ({"n_segments": (5, 2)}, ValueError, "n_segments"),
+        ({"n_segments": (1, 2, 3)}, ValueError, "n_segments"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        slic_superpixels(np.zeros((8, 8, 3), np.float32), **kwargs)
+
+
+def test_bad_images():
+    with pytest.raises(ValueError, match="rank"):
+        slic_superpixels(np.zeros((8, 8), np.float32))
+    with pytest.raises(ValueError, match="channels"):
+        slic_superpixels(np.zeros((8, 8, 4), np.float32))
+    bad = np.zeros((8, 8, 3), np.float32)
+    bad[0, 0, 0] = np.nan
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="NaN or Inf"):
+        slic_superpixels(bad)
