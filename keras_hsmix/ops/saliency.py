@@ -141,10 +141,11 @@ def _on_off_sums(gray: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tenso
     area = (r_hi - r_lo)[:, :, None] * (c_hi - c_lo)[:, None, :]  # [S, H, W]
     surround = tf.maximum(area - 1, 1)
     # trunc(centre - (box - centre) / (area - 1)) in exact integer arithmetic,
-    # with numerator centre * area - box. OpenCV does this in float32, whose
-    # error (~1e-5) is below the 1 / (area - 1) spacing of the exact quotients
-    # (area <= 224 * 224), so the results agree, on every backend (XLA may
-    # turn a float division by a constant into a reciprocal multiply).
+    # with numerator centre * area - box. OpenCV does this in float32; its error
+    # (1.5e-5 to 3e-5) is at most the 1 / (area - 1) >= 2e-5 spacing of the exact
+    # quotients (area <= 224 * 224), so the two agree except on near-ties (none
+    # seen in testing), and the result no longer depends on how a backend
+    # divides floats (XLA turns division by a constant into a reciprocal multiply).
     numer = gray[:, None] * area - box
     on_sum = tf.reduce_sum(tf.math.floordiv(tf.maximum(numer, 0), surround), axis=1)
     off_sum = tf.reduce_sum(tf.math.floordiv(tf.maximum(-numer, 0), surround), axis=1)
@@ -192,15 +193,24 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
     ``tf.function`` (including ``jit_compile=True``) and inside
     ``tf.data.Dataset.map``, with dynamic batch size and dynamic height/width.
 
-    The computation reproduces OpenCV's 8-bit pipeline (fixed-point grayscale,
-    bit-exact 3x3 Gaussian blurs, truncations to integer levels), so float
-    inputs are first quantised to 256 levels; ``uint8`` input ``x`` and float
-    input ``x / 255`` give identical maps. Images must be RGB (OpenCV takes
-    BGR) and at least 2x2 pixels. Box sums are exact int32 arithmetic (valid for
-    widths up to ~37,000 pixels), where OpenCV uses a float32 integral image, so
-    on large images a handful of pixels may differ by one level. One deliberate
-    difference: where the on + off sum exceeds 255, OpenCV's unchecked cast to
-    ``uchar`` wraps it around; here it saturates at 255.
+    The computation follows OpenCV's 8-bit pipeline step by step (fixed-point
+    grayscale, bit-exact 3x3 Gaussian blurs, float32 integral image and box
+    sums, truncation to integer levels); eagerly on CPU the result equals
+    OpenCV's map bit for bit on every image tested. Float inputs are therefore
+    first quantised to 256 levels (round half up): ``uint8`` input ``x`` and
+    float input ``x / 255`` give identical maps. Images are RGB (OpenCV takes
+    BGR), at least 2x2 pixels, with a static channel count. Intermediates have
+    shape ``[B, 6, H, W]`` (one slice per box size).
+
+    Differences from OpenCV:
+
+    * Where ``cumsum`` does not add sequentially (XLA, GPU), the float32
+      integral image rounds differently from OpenCV's once its values exceed
+      ``2**24``, i.e. on images with more than ~65,000 pixels (such as full-size
+      775x522 GlaS tiles): about 0.3% of pixels then differ by 1-2 levels out of
+      255. Smaller images (e.g. 224x224) are bit-exact under XLA too.
+    * If ``on + off`` exceeded 255, OpenCV's unchecked cast to ``uchar`` would
+      wrap it around; here it saturates at 255. This was never observed.
 
     Args:
         images: ``[B, H, W, C]`` or ``[H, W, C]`` tensor with ``C`` in ``{1, 3}``
