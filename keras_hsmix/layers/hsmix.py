@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import tensorflow as tf
 
-from keras_hsmix.layers.base import BaseMix
+from keras_hsmix.layers.base import SALIENCY, BaseMix
 from keras_hsmix.layers.hard_mix import HardMix
 from keras_hsmix.layers.soft_mix import SoftMix
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
@@ -83,18 +83,38 @@ class HSMix(BaseMix):
         transformation["branch"] = tf.reduce_sum(tf.cast(u >= cumulative, tf.int32))
         return transformation
 
-    def transform(self, data: dict, transformation: dict) -> dict:
+    def transform(
+        self,
+        data: dict,
+        transformation: dict,
+        saliency_fn: Callable[[dict], tf.Tensor] | None = None,
+    ) -> dict:
+        """Applies the drawn branch (or both halves in concat mode).
+
+        Args:
+            data: a canonical batch (see :meth:`prepare_inputs`).
+            transformation: from :meth:`get_random_transformation`.
+            saliency_fn: optional ``f(data) -> [B, H, W]`` saliency, evaluated only
+                when soft mixing runs (e.g. Grad-CAM of the model in training,
+                which costs a forward and a backward pass). Its map is used for
+                λ and is not returned.
+        """
+
+        def soft() -> dict:
+            if saliency_fn is None:
+                return self.soft.transform(data, transformation)
+            out = self.soft.transform({**data, SALIENCY: saliency_fn(data)}, transformation)
+            if SALIENCY in data:
+                return out
+            return {k: v for k, v in out.items() if k != SALIENCY}
+
         if self.mode == "concat":
             hard = self.hard.transform(data, transformation)
-            soft = self.soft.transform(data, transformation)
-            return {k: tf.concat([hard[k], soft[k]], axis=0) for k in hard}
+            mixed = soft()
+            return {k: tf.concat([hard[k], mixed[k]], axis=0) for k in hard}
         return tf.switch_case(
             tf.convert_to_tensor(transformation["branch"], tf.int32),
-            [
-                lambda: self.hard.transform(data, transformation),
-                lambda: self.soft.transform(data, transformation),
-                lambda: dict(data),
-            ],
+            [lambda: self.hard.transform(data, transformation), soft, lambda: dict(data)],
         )
 
     def get_config(self) -> dict:

@@ -1,0 +1,210 @@
+"""HSMixModel: a Keras model whose ``train_step`` applies HSMix, with Grad-CAM saliency."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import tensorflow as tf
+
+from keras_hsmix.layers.base import IMAGES, MASKS
+from keras_hsmix.layers.hsmix import HSMix
+from keras_hsmix.ops.masks import to_soft_masks
+from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
+from keras_hsmix.training.gradcam import GradCAM
+
+SALIENCY_SOURCES = ("gradcam", "static", "random")
+
+
+@keras.saving.register_keras_serializable(package="keras_hsmix")
+class HSMixModel(keras.Model):
+    """Wraps a segmentation model so that ``fit`` trains it with HSMix.
+
+    ``train_step`` (one implementation, also callable from a custom
+    distributed loop inside ``strategy.run``):
+
+    1. takes a batch as a dict (``images``, ``segmentation_masks``, optional
+       ``superpixels``) or an ``(x, y[, sample_weight])`` tuple;
+    2. draws hard, soft or no mixing (or concat) with :class:`HSMix`; for soft
+       mixing with ``saliency="gradcam"`` it computes the Grad-CAM of the current
+       weights on the clean batch, on its own tape, outside the weight update
+       (the partner's saliency is the same map permuted);
+    3. runs the forward pass, ``compute_loss`` and ``optimizer.apply``, and
+       updates the loss tracker (with the loss unscaled for the number of
+       replicas, so that ``fit`` logs the same loss on one device and under a
+       ``tf.distribute`` strategy) and the compiled metrics.
+
+    ``test_step``, ``predict_step``, ``call`` and exported models never augment;
+    class-id targets are turned one-hot in ``test_step`` too, so training and
+    validation losses compare.
+
+    Args:
+        model: a functional (or Sequential) segmentation model ``[B, H, W, C] -> [B, H, W, K]``.
+        num_classes: with class-id masks, the number of classes (``K``); ``None`` for float masks.
+        saliency: ``"gradcam"``, ``"static"`` or ``"random"`` (Beta(alpha, alpha) per superpixel).
+        gradcam_layer: feature layer for Grad-CAM (default: the bottleneck).
+        gradcam_target: ``"masks"`` (target region = the true masks) or ``"prediction"``.
+        from_logits: whether ``model`` outputs logits (used by Grad-CAM's prediction region).
+        p, probabilities, mode, alpha, n_segments, compactness, seed: as in :class:`HSMix`.
+
+    The mixing runs with ``tf.numpy_function`` SLIC when batches carry no
+    superpixels, and draws Beta variates for ``saliency="random"``; neither is
+    XLA-compilable, so ``jit_compile="auto"`` resolves to no XLA for this model.
+
+    Example:
+        >>> import keras
+        >>> from keras_hsmix.models import unet
+        >>> from keras_hsmix.data import make_pipeline, make_synthetic_dataset
+        >>> model = HSMixModel(unet((32, 32, 3), num_classes=2, base_filters=4, depth=2), num_classes=2, seed=0)
+        >>> model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+        >>> ds = make_pipeline(make_synthetic_dataset(8, (32, 32)), batch_size=4, mixer=None,
+        ...                    n_segments=20, output="dict")
+        >>> history = model.fit(ds, epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        num_classes: int | None = None,
+        saliency: str = "gradcam",
+        p: float = 0.5,
+        probabilities: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
+        mode: str = "random",
+        alpha: float = 1.0,
+        gradcam_layer: str | None = None,
+        gradcam_target: str = "masks",
+        from_logits: bool = True,
+        n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
+        compactness: float = 10.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if saliency not in SALIENCY_SOURCES:
+            raise ValueError(f"saliency must be one of {SALIENCY_SOURCES}, got {saliency!r}")
+        if gradcam_target not in ("masks", "prediction"):
+            raise ValueError(f"gradcam_target must be 'masks' or 'prediction', got {gradcam_target!r}")
+        self.model = model
+        self.num_classes = num_classes
+        self.saliency = saliency
+        self.gradcam_layer = gradcam_layer
+        self.gradcam_target = gradcam_target
+        self.from_logits = from_logits
+        self.mixer = HSMix(
+            p=p,
+            probabilities=probabilities,
+            mode=mode,
+            saliency="random" if saliency == "random" else "static",
+            alpha=alpha,
+            num_classes=num_classes,
+            n_segments=n_segments,
+            compactness=compactness,
+            seed=seed,
+            name="hsmix",
+        )
+        self.gradcam = GradCAM(model, gradcam_layer, from_logits) if saliency == "gradcam" else None
+        if model.built:
+            self.built = True  # all weights live in the wrapped, already built model
+
+    def build(self, input_shape: Any = None) -> None:
+        if not self.model.built:
+            self.model.build(input_shape)
+        self.built = True
+
+    # ---------------------------------------------------------------- forward
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if isinstance(inputs, dict):
+            inputs = inputs[IMAGES]
+        return self.model(inputs, training=training)
+
+    # ----------------------------------------------------------- unpack / mix
+    @staticmethod
+    def unpack(data: Any) -> tuple[dict, Any]:
+        """``dict`` or ``(x, y[, sample_weight])`` -> (batch dict, sample_weight)."""
+        if isinstance(data, dict):
+            if IMAGES not in data or MASKS not in data:
+                raise ValueError(
+                    f"HSMixModel expects dict batches with '{IMAGES}' and '{MASKS}', got keys {sorted(data)}"
+                )
+            return dict(data), data.get("sample_weight")
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is None:
+            raise ValueError("HSMixModel.train_step needs targets: pass (images, masks) or a dict batch")
+        return {IMAGES: x, MASKS: y}, sample_weight
+
+    def _saliency(self, batch: dict) -> tf.Tensor:
+        target = batch[MASKS] if self.gradcam_target == "masks" else None
+        return self.gradcam(batch[IMAGES], target)
+
+    def augment(self, batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        """Mixes one batch as ``train_step`` does; returns ``(images, soft masks)``."""
+        canon = self.mixer.prepare_inputs({k: batch[k] for k in batch if k in (IMAGES, MASKS, "superpixels")})
+        transformation = self.mixer.get_random_transformation(canon)
+        saliency_fn = self._saliency if self.gradcam is not None else None
+        out = self.mixer.transform(canon, transformation, saliency_fn=saliency_fn)
+        return out[IMAGES], out[MASKS]
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, data: Any) -> dict:
+        batch, sample_weight = self.unpack(data)
+        x, y = self.augment(batch)
+        if sample_weight is not None and self.mixer.mode == "concat":
+            sample_weight = tf.concat([sample_weight, sample_weight], axis=0)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        self._update_loss_tracker(loss, x)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _update_loss_tracker(self, loss: tf.Tensor, x: tf.Tensor) -> None:
+        # Keras' losses divide by the number of replicas for gradient summing;
+        # undo that for the logged value, weighted by the local batch size.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss * replicas, sample_weight=tf.shape(x)[0])
+
+    def _targets(self, y: Any) -> Any:
+        return to_soft_masks(y, self.num_classes) if self.num_classes is not None else y
+
+    def test_step(self, data: Any) -> dict:
+        batch, sample_weight = self.unpack(data)
+        return super().test_step((batch[IMAGES], self._targets(batch[MASKS]), sample_weight))
+
+    def predict_step(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = data[IMAGES]
+        return super().predict_step(data)
+
+    def export(self, filepath: str, format: str = "tf_saved_model", **kwargs: Any) -> Any:
+        """Exports the wrapped model (for TF Serving): inference only, no augmentation."""
+        return self.model.export(filepath, format=format, **kwargs)
+
+    # ---------------------------------------------------------------- config
+    def get_config(self) -> dict:
+        mixer = self.mixer.get_config()
+        return {
+            "name": self.name,
+            "model": keras.saving.serialize_keras_object(self.model),
+            "num_classes": self.num_classes,
+            "saliency": self.saliency,
+            "p": mixer["p"],
+            "probabilities": mixer["probabilities"],
+            "mode": mixer["mode"],
+            "alpha": mixer["alpha"],
+            "gradcam_layer": self.gradcam_layer,
+            "gradcam_target": self.gradcam_target,
+            "from_logits": self.from_logits,
+            "n_segments": mixer["n_segments"],
+            "compactness": mixer["compactness"],
+            "seed": mixer["seed"],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> "HSMixModel":
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(config["model"])
+        return cls(**config)

@@ -1,0 +1,157 @@
+"""HSMixModel: fit with dict and tuple batches, logged loss, no augmentation at test/predict/export."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_hsmix import HSMixModel
+from keras_hsmix.data import make_pipeline, make_synthetic_dataset
+from keras_hsmix.losses import DiceCELoss
+from keras_hsmix.metrics import Dice, Jaccard
+from keras_hsmix.models import deeplab_v3_plus, unet
+
+SIZE = 32
+
+
+def _data(n=8, num_classes=2, seed=0):
+    return make_synthetic_dataset(n, (SIZE, SIZE), num_classes=num_classes, seed=seed)
+
+
+def _model(saliency="gradcam", num_classes=2, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = HSMixModel(unet((SIZE, SIZE, 3), num_classes=num_classes, base_filters=4, depth=2),
+                       num_classes=num_classes, saliency=saliency, n_segments=20, seed=0, **kwargs)
+    model.compile(optimizer="adam", loss=DiceCELoss(from_logits=True),
+                  metrics=[Dice(from_logits=True), Jaccard(from_logits=True)])
+    return model
+
+
+@pytest.mark.parametrize("saliency", ["gradcam", "static", "random"])
+def test_fit_with_dict_batches_and_validation(saliency):
+    model = _model(saliency)
+    train = make_pipeline(_data(), batch_size=4, mixer=None, n_segments=20, output="dict", seed=0)
+    val = _data(4, seed=1).batch(4)
+    history = model.fit(train, epochs=2, validation_data=val, verbose=0)
+    for key in ("loss", "dice", "jaccard", "val_loss", "val_dice"):
+        assert key in history.history and np.all(np.isfinite(history.history[key])), key
+    assert all(v > 0 for v in history.history["loss"])
+
+
+def test_fit_with_tuple_batches_without_superpixels():
+    model = _model("gradcam", probabilities=(0, 1, 0))
+    ds = _data().batch(4).map(lambda e: (e["images"], e["segmentation_masks"]))
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert history.history["loss"][0] > 0
+
+
+def test_concat_mode_with_sample_weights():
+    model = _model("static", mode="concat")
+    ds = _data().batch(4).map(lambda e: (e["images"], e["segmentation_masks"], tf.ones((tf.shape(e["images"])[0],))))
+    assert np.isfinite(model.fit(ds, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_soft_step_uses_gradcam_of_current_weights(monkeypatch):
+    model = _model("gradcam", probabilities=(0, 1, 0))
+    calls = []
+    original = model.gradcam.__call__
+
+    def spy(images, target=None):
+        calls.append(images.shape)
+        return original(images, target)
+
+    monkeypatch.setattr(model.gradcam, "__call__", spy)
+    model.gradcam = type("Spy", (), {"__call__": staticmethod(spy)})()
+    batch = next(iter(_data(4).batch(4)))
+    x, y = model.augment(batch)
+    assert calls and x.shape == (4, SIZE, SIZE, 3) and y.shape == (4, SIZE, SIZE, 2)
+
+
+def test_logged_loss_matches_the_loss_of_the_batch():
+    """With no mixing, one step per epoch: the logged loss is the loss at the weights before the step."""
+    model = _model("static", probabilities=(0, 0, 1))
+    batch = next(iter(_data(4).batch(4)))
+    x = batch["images"]
+    y = tf.one_hot(batch["segmentation_masks"][..., 0], 2)
+    expected = float(DiceCELoss(from_logits=True)(y, model.model(x, training=True)))
+    history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_logged_loss_same_on_one_and_two_replicas():
+    script = Path(__file__).with_name("_distributed_loss.py")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    losses = []
+    for replicas in (1, 2):
+        result = subprocess.run([sys.executable, str(script), str(replicas)], capture_output=True, text=True,
+                                env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        line = next(l for l in result.stdout.splitlines() if l.startswith("LOSS"))
+        losses.append([float(v) for v in line.split()[1:]])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
+    assert losses[0][0] > 0
+
+
+def test_evaluate_and_predict_do_not_augment(tmp_path):
+    model = _model("gradcam")
+    batch = next(iter(_data(4).batch(4)))
+    pred = model.predict(batch["images"], verbose=0)
+    np.testing.assert_allclose(pred, model.model.predict(batch["images"], verbose=0), atol=1e-6)
+    np.testing.assert_allclose(model.predict(tf.data.Dataset.from_tensors(batch), verbose=0), pred, atol=1e-6)
+    a = model.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0, return_dict=True)
+    b = model.evaluate(tf.data.Dataset.from_tensors(batch), verbose=0, return_dict=True)
+    assert a == b
+
+
+def test_save_load_checkpoint_and_export(tmp_path):
+    model = _model("gradcam")
+    ds = make_pipeline(_data(), batch_size=4, mixer=None, n_segments=20, output="dict", seed=0)
+    ckpt = tmp_path / "best.weights.h5"
+    model.fit(ds, epochs=1, verbose=0, callbacks=[keras.callbacks.ModelCheckpoint(str(ckpt), save_weights_only=True)])
+    assert ckpt.exists()
+    images = next(iter(_data(4).batch(4)))["images"]
+    expected = model.predict(images, verbose=0)
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, HSMixModel) and restored.saliency == "gradcam"
+    np.testing.assert_allclose(restored.predict(images, verbose=0), expected, atol=1e-5)
+
+    fresh = _model("gradcam")
+    fresh.load_weights(ckpt)
+    np.testing.assert_allclose(fresh.predict(images, verbose=0), expected, atol=1e-5)
+
+    export_dir = tmp_path / "saved_model"
+    model.export(str(export_dir))
+    reloaded = tf.saved_model.load(str(export_dir))  # keep a reference while serving
+    served = reloaded.serve(images)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_second_architecture_family_unchanged():
+    keras.utils.set_random_seed(0)
+    model = HSMixModel(deeplab_v3_plus((SIZE, SIZE, 3), num_classes=3, base_filters=4), num_classes=3,
+                       saliency="gradcam", probabilities=(0, 1, 0), n_segments=20, seed=0)
+    model.compile(optimizer="adam", loss=DiceCELoss(from_logits=True))
+    ds = make_pipeline(_data(num_classes=3), batch_size=4, num_classes=3, mixer=None, n_segments=20,
+                       output="dict", seed=0)
+    assert np.isfinite(model.fit(ds, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_bad_arguments():
+    base = unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=2)
+    with pytest.raises(ValueError, match="saliency"):
+        HSMixModel(base, num_classes=2, saliency="cam")
+    with pytest.raises(ValueError, match="gradcam_target"):
+        HSMixModel(base, num_classes=2, gradcam_target="x")
+    model = _model("static")
+    with pytest.raises(ValueError, match="segmentation_masks"):
+        model.train_step({"images": tf.zeros((2, SIZE, SIZE, 3))})
