@@ -24,3 +24,15 @@ def test_preview_glas(tmp_path, glas_dir):
 def test_preview_missing_folder(tmp_path, capsys):
     assert main(["preview", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.png")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_train_builtin_and_refuses_to_clobber(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--epochs", "1", "--size", "32", "--num-images", "8", "--base-filters", "4",
+            "--depth", "2", "--n-segments", "20", "30", "--verbose", "0"]
+    assert main(args) == 0
+    for name in ("config.json", "history.csv", "results.json", "best.weights.h5", "saved_model"):
+        assert (out / name).exists(), name
+    assert not (out / "backup").exists()
+    assert main(args) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
