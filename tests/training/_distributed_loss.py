@@ -8,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import tensorflow as tf  # noqa: E402
 
 replicas = int(sys.argv[1])
+mixing = sys.argv[2] if len(sys.argv) > 2 else "none"
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
@@ -26,7 +27,9 @@ def build():
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="bottleneck")(x)
     x = keras.layers.UpSampling2D()(x)
     outputs = keras.layers.Conv2D(2, 1)(x)
-    model = HSMixModel(keras.Model(inputs, outputs), num_classes=2, probabilities=(0, 0, 1), seed=0)
+    probabilities = {"none": (0, 0, 1), "hsmix": (1 / 3, 1 / 3, 1 / 3)}[mixing]
+    model = HSMixModel(keras.Model(inputs, outputs), num_classes=2, probabilities=probabilities, seed=0,
+                       n_segments=(10, 20))
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=DiceCELoss(from_logits=True))
     return model
 

@@ -99,6 +99,16 @@ def test_logged_loss_same_on_one_and_two_replicas():
     assert losses[0][0] > 0
 
 
+def test_gradcam_mixing_runs_under_mirrored_strategy():
+    script = Path(__file__).with_name("_distributed_loss.py")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run([sys.executable, str(script), "2", "hsmix"], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("LOSS"))
+    assert all(np.isfinite(float(v)) and float(v) > 0 for v in line.split()[1:])
+
+
 def test_evaluate_and_predict_do_not_augment(tmp_path):
     model = _model("gradcam")
     batch = next(iter(_data(4).batch(4)))
