@@ -58,20 +58,25 @@ def test_concat_mode_with_sample_weights():
     assert np.isfinite(model.fit(ds, epochs=1, verbose=0).history["loss"][0])
 
 
-def test_soft_step_uses_gradcam_of_current_weights(monkeypatch):
+def test_soft_step_uses_gradcam_of_the_clean_batch():
     model = _model("gradcam", probabilities=(0, 1, 0))
-    calls = []
-    original = model.gradcam.__call__
+    real = model.gradcam
+    seen = []
 
-    def spy(images, target=None):
-        calls.append(images.shape)
-        return original(images, target)
+    class Spy:
+        def __call__(self, images, target=None):
+            seen.append((images, target))
+            return real(images, target)
 
-    monkeypatch.setattr(model.gradcam, "__call__", spy)
-    model.gradcam = type("Spy", (), {"__call__": staticmethod(spy)})()
+    model.gradcam = Spy()
     batch = next(iter(_data(4).batch(4)))
     x, y = model.augment(batch)
-    assert calls and x.shape == (4, SIZE, SIZE, 3) and y.shape == (4, SIZE, SIZE, 2)
+    assert len(seen) == 1
+    images, target = seen[0]
+    np.testing.assert_array_equal(images.numpy(), batch["images"].numpy())  # clean, unmixed images
+    np.testing.assert_array_equal(np.argmax(target.numpy(), -1), batch["segmentation_masks"].numpy()[..., 0])
+    assert x.shape == (4, SIZE, SIZE, 3) and y.shape == (4, SIZE, SIZE, 2)
+    assert not np.allclose(x.numpy(), batch["images"].numpy())  # soft mixing happened
 
 
 def test_logged_loss_matches_the_loss_of_the_batch():
