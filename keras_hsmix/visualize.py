@@ -18,7 +18,8 @@ COLUMNS = (
     "B (mask contour)",
     "B superpixels",
     "hard mix + mask",
-    "saliency A | B",
+    "saliency A",
+    "saliency B",
     "soft mix",
     "soft mask (class 1)",
 )
@@ -45,8 +46,8 @@ def preview_figure(
     """Writes a PNG grid with one row per pair ``(images[2i], images[2i+1])``.
 
     Columns: A, B (with mask contours), B's superpixel boundaries, the hard mix
-    with its mask overlaid, the static saliency of A and B side by side, the
-    soft mix and its soft mask (probability of class 1). The mixes are made by
+    with its mask overlaid, the static saliency of A and of B, the soft mix and
+    its soft mask (probability of class 1). The mixes are made by
     :class:`HardMix` and :class:`SoftMix` with the partner fixed to the other
     image of the pair.
 
@@ -93,13 +94,14 @@ def preview_figure(
             _overlay(images[b], (masks[b].reshape(masks[b].shape[:2]) > 0).astype(np.float32), alpha=0.0),
             sp_view,
             _overlay(hard_out["images"][a].numpy(), hard_mask),
-            np.concatenate([saliency[a], saliency[b]], axis=1),
+            saliency[a],
+            saliency[b],
             np.clip(soft_out["images"][a].numpy(), 0, 1),
             soft_mask,
         ]
         for col, panel in enumerate(panels):
             ax = axes[row, col]
-            cmap = "magma" if col == 4 else ("viridis" if col == 6 else None)
+            cmap = "magma" if col in (4, 5) else ("viridis" if col == 7 else None)
             ax.imshow(panel, cmap=cmap, vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -79,6 +79,13 @@ def test_soft_step_uses_gradcam_of_the_clean_batch():
     assert not np.allclose(x.numpy(), batch["images"].numpy())  # soft mixing happened
 
 
+def test_gradcam_target_prediction():
+    model = _model("gradcam", probabilities=(0, 1, 0), gradcam_target="prediction")
+    batch = next(iter(_data(4).batch(4)))
+    x, y = model.augment(batch)
+    assert np.all(np.isfinite(x.numpy())) and y.shape == (4, SIZE, SIZE, 2)
+
+
 def test_logged_loss_matches_the_loss_of_the_batch():
     """With no mixing, one step per epoch: the logged loss is the loss at the weights before the step."""
     model = _model("static", probabilities=(0, 0, 1))
