@@ -114,19 +114,23 @@ class BaseMix(keras.layers.Layer):
         if SALIENCY in data:
             sal = tf.cast(_squeeze_map(SALIENCY, tf.convert_to_tensor(data[SALIENCY])), tf.float32)
             self._check_same_size(SALIENCY, images, sal)
+            # NaN would reach the mixed images; negative values give lambda outside [0, 1].
+            tf.debugging.assert_all_finite(sal, f"{SALIENCY}: contains NaN or Inf")
+            tf.debugging.assert_non_negative(sal, message=f"{SALIENCY}: negative values (saliency must be >= 0)")
             out[SALIENCY] = sal
         return out
 
     @staticmethod
     def _check_same_size(name: str, images: tf.Tensor, other: tf.Tensor) -> None:
         a, b = images.shape[:3], other.shape[:3]
-        if a.is_fully_defined() and b.is_fully_defined():
-            if a != b:
-                raise ValueError(
-                    f"{name}: shape {other.shape} does not match {IMAGES} shape {images.shape} "
-                    "(batch, height and width must agree)"
-                )
-        else:
+        # Compare every dimension known on both sides now (in tf.data the batch is often
+        # unknown while height and width are), so a mismatch fails when the graph is built.
+        if any(x is not None and y is not None and x != y for x, y in zip(a, b)):
+            raise ValueError(
+                f"{name}: shape {other.shape} does not match {IMAGES} shape {images.shape} "
+                "(batch, height and width must agree)"
+            )
+        if not (a.is_fully_defined() and b.is_fully_defined()):
             tf.debugging.assert_equal(
                 tf.shape(images)[:3], tf.shape(other)[:3],
                 message=f"{name}: batch, height and width must match {IMAGES}",
@@ -143,7 +147,7 @@ class BaseMix(keras.layers.Layer):
         seed = seed if seed is not None else self.generator
         sp = data[SUPERPIXELS]
         batch = tf.shape(sp)[0]
-        n = num_segments(sp)
+        n = tf.maximum(num_segments(sp), 1)  # an empty batch has no ids: keep shapes valid
         partner = tf.cast(keras.random.shuffle(tf.range(batch), seed=seed), tf.int32)
         picked = keras.random.uniform(tf.stack([batch, n]), seed=seed) < self.p
         return {"partner": partner, "picked": picked, "num_segments": n}

@@ -15,6 +15,26 @@ from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 SALIENCY_MODES = ("static", "random")
 
 
+def _static_saliency_any_size(images: tf.Tensor) -> tf.Tensor:
+    """:func:`static_saliency`, also for images less than 2 pixels high or wide.
+
+    Static saliency needs at least 2x2 pixels; thinner images (1xW, Hx1) are
+    mirrored to 2 pixels, and the map is cropped back to the image size. It
+    takes 1 or 3 channels; other channel counts use their mean as the gray image.
+    """
+    if images.shape[-1] not in (1, 3, None):
+        gray = tf.reduce_mean(tf.cast(images, tf.float32), axis=-1, keepdims=True)
+        images = tf.cast(tf.round(gray), images.dtype) if images.dtype.is_integer else tf.cast(gray, images.dtype)
+    height, width = images.shape[1], images.shape[2]
+    if height is not None and width is not None and height >= 2 and width >= 2:
+        return static_saliency(images)
+    shape = tf.shape(images)
+    pad_h = tf.maximum(0, 2 - shape[1])
+    pad_w = tf.maximum(0, 2 - shape[2])
+    padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
+    return static_saliency(padded)[:, : shape[1], : shape[2]]
+
+
 @keras.saving.register_keras_serializable(package="keras_hsmix")
 class SoftMix(BaseMix):
     """Soft superpixel mixing (the "soft" half of HSMix).
@@ -86,7 +106,7 @@ class SoftMix(BaseMix):
         if self.saliency == "random":
             lam = mixing.random_coefficients(transformation["draws"], mixed_sp)
         else:
-            saliency = data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
+            saliency = data[SALIENCY] if SALIENCY in data else _static_saliency_any_size(data[IMAGES])
             lam = mixing.saliency_coefficients(saliency, partner, mixed_sp, 2 * n)
         return lam, mixed_sp
 

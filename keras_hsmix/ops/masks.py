@@ -40,6 +40,7 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
                 f"got shape {masks.shape}"
             )
         masks = tf.cast(masks, tf.float32)
+        tf.debugging.assert_all_finite(masks, "segmentation_masks: contains NaN or Inf")
         tf.debugging.assert_greater_equal(
             masks, -SUM_TOLERANCE, message="segmentation_masks: probabilities below 0"
         )
@@ -59,7 +60,10 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if rank == 4 and masks.shape[-1] == num_classes and num_classes > 1:
-        return to_soft_masks(masks, None) if masks.dtype.is_floating else tf.cast(masks, tf.float32)
+        # Already one-hot / probabilities (integer one-hot too): checked like float masks.
+        return to_soft_masks(tf.cast(masks, tf.float32), None)
+    if num_classes == 1 and masks.dtype.is_floating and (rank == 3 or (rank == 4 and masks.shape[-1] == 1)):
+        return _single_class(masks)
     if rank == 4:
         if masks.shape[-1] != 1:
             raise ValueError(
@@ -72,6 +76,7 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
             f"segmentation_masks: expected [B, H, W], [B, H, W, 1] or [B, H, W, K], got shape {masks.shape}"
         )
     if masks.dtype.is_floating:
+        tf.debugging.assert_all_finite(masks, "segmentation_masks: contains NaN or Inf")
         rounded = tf.round(masks)
         tf.debugging.assert_near(
             masks, rounded, atol=1e-3,
@@ -86,3 +91,26 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
         message=f"segmentation_masks: class id >= num_classes ({num_classes})",
     )
     return tf.one_hot(ids, num_classes, dtype=tf.float32)
+
+
+def _single_class(masks: tf.Tensor) -> tf.Tensor:
+    """One-hot ``[B, H, W, 1]`` for ``num_classes=1`` from float masks.
+
+    With a single class, float class ids (all 0, as ``tf.data`` may cast them) and the
+    one-hot / mixed output of a previous mix (all 1) are the same labels, so chained
+    mixes work. A mask that holds both 0 and 1 is neither and raises, as a binary mask
+    given with the wrong ``num_classes`` should.
+    """
+    masks = tf.cast(masks, tf.float32)
+    tf.debugging.assert_all_finite(masks, "segmentation_masks: contains NaN or Inf")
+    all_ids = tf.reduce_all(tf.abs(masks) <= SUM_TOLERANCE)
+    all_one_hot = tf.reduce_all(tf.abs(masks - 1.0) <= SUM_TOLERANCE)
+    tf.debugging.assert_equal(
+        tf.logical_or(all_ids, all_one_hot),
+        True,
+        message="segmentation_masks: with num_classes=1, masks must hold class id 0 everywhere "
+        "(or be the one-hot value 1 everywhere); got other values (class id >= num_classes (1)?)",
+    )
+    if masks.shape.rank == 4:
+        masks = masks[..., 0]
+    return tf.ones_like(masks)[..., tf.newaxis]

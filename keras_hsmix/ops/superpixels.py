@@ -20,16 +20,23 @@ NSegments = Union[int, Sequence[int]]
 DEFAULT_N_SEGMENTS: tuple[int, int] = (200, 400)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_n_segments(n_segments: NSegments) -> tuple[int, int]:
-    if isinstance(n_segments, (int, np.integer)):
+    if _is_int(n_segments):
         low = high = int(n_segments)
     else:
-        values = tuple(int(v) for v in n_segments)
-        if len(values) != 2:
+        try:
+            values = tuple(n_segments)  # type: ignore[arg-type]
+        except TypeError:
+            values = ()
+        if len(values) != 2 or not all(_is_int(v) for v in values):
             raise ValueError(
-                f"n_segments must be an int or a (low, high) pair, got {n_segments!r}"
+                f"n_segments must be an int or a (low, high) pair of ints, got {n_segments!r}"
             )
-        low, high = values
+        low, high = (int(v) for v in values)
     if low < 1 or high < low:
         raise ValueError(
             f"n_segments must satisfy 1 <= low <= high, got {n_segments!r}"
