@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-import os
 from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from keras_hsmix.data.augment import random_flip_rotate
+from keras_hsmix.data.cache import (
+    DEFAULT_NUM_LEVELS,
+    add_superpixel_levels,
+    draw_superpixel_level,
+    parallel_calls,
+    precompute,
+    segment_levels,
+)
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, slic_superpixels
 
 
 def default_parallel_calls() -> int:
-    """Parallel SLIC calls: one per CPU core.
+    """Parallel SLIC calls: one per CPU core usable by this process.
 
     ``tf.data.AUTOTUNE`` ramps up too slowly for a short SLIC-bound pipeline;
     a fixed count reaches full parallelism from the first images (SLIC releases
-    the GIL, so ``tf.numpy_function`` calls do run side by side).
+    the GIL, so ``tf.numpy_function`` calls do run side by side). Honours CPU
+    affinity, see :func:`keras_hsmix.data.cache.parallel_calls`.
+
+    Example:
+        >>> default_parallel_calls() >= 1
+        True
     """
-    return max(1, os.cpu_count() or 1)
+    return parallel_calls()
 
 
 def add_superpixels(
@@ -76,8 +88,18 @@ def make_pipeline(
     seed: int | None = None,
     output: str = "tuple",
     drop_remainder: bool = True,
+    num_levels: int = DEFAULT_NUM_LEVELS,
+    num_parallel_calls: int | None = None,
+    progress: bool = True,
 ) -> tf.data.Dataset:
     """One call: add superpixels (cached), shuffle, flip/rotate, batch, mix, prefetch.
+
+    With a cache (the default), SLIC runs once per image and per granularity:
+    ``num_levels`` values of ``n_segments`` spread over the range are
+    precomputed up front (with a progress bar) and one of them is drawn per
+    image at every step; flips and rotations are applied to the drawn
+    superpixel map exactly as to the image and the mask. With ``cache=False``,
+    SLIC runs at every epoch on one ``n_segments`` drawn in the range.
 
     Args:
         dataset: unbatched elements ``{"images", "segmentation_masks"}`` as made by
@@ -94,6 +116,11 @@ def make_pipeline(
         output: ``"tuple"`` gives ``(images, soft_masks)`` for ``model.fit``;
             ``"dict"`` keeps the dict (for :class:`keras_hsmix.HSMixModel`).
         drop_remainder: drop a last, smaller batch.
+        num_levels: granularities precomputed when ``n_segments`` is a range
+            (see :func:`keras_hsmix.data.cache.segment_levels`).
+        num_parallel_calls: SLIC calls side by side; default one per core.
+        progress: with a cache, fill it now, showing a progress bar; ``False``
+            fills it lazily during the first epoch instead.
 
     Example:
         >>> from keras_hsmix.data.synthetic import make_synthetic_dataset
@@ -106,11 +133,24 @@ def make_pipeline(
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    ds = add_superpixels(dataset, n_segments, compactness, seed=seed if seed is not None else 0, cache=cache)
+    if cache:
+        levels = segment_levels(n_segments, num_levels)
+        ds = add_superpixel_levels(dataset, levels, compactness, num_parallel_calls, cache)
+        if progress:
+            ds = precompute(ds, progress=True, desc=f"SLIC {len(levels)} level(s)")
+    else:
+        seed0 = seed if seed is not None else 0
+        ds = add_superpixels(dataset, n_segments, compactness, seed0, num_parallel_calls, cache=False)
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        ds = ds.map(random_flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def per_step(element: dict) -> dict:
+        if cache:
+            element = draw_superpixel_level(element)
+        return random_flip_rotate(element) if augment else element
+
+    if cache or augment:
+        ds = ds.map(per_step, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if mixer == "hsmix":
         mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)

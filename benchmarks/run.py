@@ -1,0 +1,665 @@
+"""Side-by-side benchmarks of HSMix: ``python benchmarks/run.py [--quick]``.
+
+Every line of the printed table is a *ratio measured in the same run, on the
+same data*: the two sides are timed in alternation (A, B, A, B, ...) and the
+median of the per-round ratios is reported, so a machine shared with other
+jobs slows both sides alike. Absolute times are printed for information.
+
+Lines:
+
+1. mixing cost: ``HardMix`` / ``SoftMix`` (superpixels given, in a
+   ``tf.function``) against a NumPy reference that loops over superpixels
+   building one boolean mask each, as the paper's code does, and against
+   Keras' ``CutMix`` / ``MixUp`` on the same batch;
+2. SLIC scaling: images/s of the library's superpixel stage with its default
+   parallelism against ``num_parallel_calls=1`` (and ``AUTOTUNE``, for
+   information), over the first GlaS images;
+3. cache: second-epoch throughput of ``make_pipeline`` with the superpixel
+   cache against the same with ``cache=False``;
+4. end to end: ``model.fit`` steps/s, HSMix pipeline against the same model
+   and pipeline with ``mixer=None``;
+5. memory: RSS growth over pipeline steps after warm-up.
+
+Plus a short XLA report (which mixing pieces compile with ``jit_compile=True``).
+
+GlaS is read from ``$KERAS_HSMIX_GLAS`` or ``../shared/datasets/glas``; without
+it, the built-in synthetic data are used (and the table says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+import keras_hsmix  # noqa: E402
+from keras_hsmix.data import load_folder, make_pipeline, make_synthetic_dataset  # noqa: E402
+from keras_hsmix.data.cache import add_superpixel_levels, parallel_calls  # noqa: E402
+from keras_hsmix.ops import mixing  # noqa: E402
+from keras_hsmix.ops.saliency import static_saliency  # noqa: E402
+from keras_hsmix.ops.segments import segment_mean  # noqa: E402
+from keras_hsmix.ops.superpixels import slic_superpixels  # noqa: E402
+
+EPSILON = mixing.EPSILON
+
+
+# ----------------------------------------------------------------------------- settings
+@dataclasses.dataclass
+class Settings:
+    """Sizes of one benchmark run (``full()`` or ``quick()``)."""
+
+    mix_batch: int = 16
+    mix_size: int = 224
+    mix_segments: int = 300
+    mix_rounds: int = 15
+    slic_images: int = 50
+    slic_size: int = 224
+    slic_segments: int = 300
+    slic_rounds: int = 3
+    cache_images: int = 32
+    cache_size: int = 224
+    cache_batch: int = 8
+    cache_rounds: int = 3
+    cache_mixers: tuple[str | None, ...] = (None, "hsmix")
+    fit_images: int = 32
+    fit_size: int = 128
+    fit_batch: int = 8
+    fit_steps: int = 8
+    fit_rounds: int = 4
+    fit_filters: int = 16
+    fit_depth: int = 4
+    memory_steps: int = 2000
+    memory_size: int = 64
+    memory_batch: int = 4
+    memory_every: int = 100
+
+    @classmethod
+    def full(cls) -> "Settings":
+        """The sizes the issue asks for."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> "Settings":
+        """A smoke run of a minute or so: tiny sizes, few rounds."""
+        return cls(
+            mix_batch=4, mix_size=64, mix_segments=40, mix_rounds=3,
+            slic_images=8, slic_size=64, slic_segments=40, slic_rounds=1,
+            cache_images=8, cache_size=64, cache_batch=4, cache_rounds=1,
+            fit_images=8, fit_size=32, fit_batch=4, fit_steps=2, fit_rounds=1, fit_filters=4, fit_depth=2,
+            memory_steps=200, memory_size=32, memory_batch=4, memory_every=20,
+        )
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the table: ``ratio`` of A over B (> 1 means A is better)."""
+
+    section: str
+    a: str
+    b: str
+    a_value: float
+    b_value: float
+    unit: str
+    ratio: float
+    target: str
+    met: bool | None  # None: information only
+
+    @property
+    def status(self) -> str:
+        return "info" if self.met is None else ("met" if self.met else "NOT met")
+
+
+# ------------------------------------------------------------------------------ timing
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Times each function ``rounds`` times, in alternation; returns seconds per call.
+
+    Example:
+        >>> t = interleaved({"a": lambda: None, "b": lambda: None}, rounds=2)
+        >>> sorted(t), len(t["a"])
+        (['a', 'b'], 2)
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """Median of the per-round ratios ``numerator[i] / denominator[i]``.
+
+    Example:
+        >>> median_ratio([2.0, 4.0, 6.0], [1.0, 1.0, 1.0])
+        4.0
+    """
+    return float(statistics.median(n / max(d, 1e-12) for n, d in zip(numerator, denominator)))
+
+
+def _materialise(out: object) -> object:
+    """Forces lazy results (tensors) to host memory, so timings include the work."""
+    return tf.nest.map_structure(lambda v: v.numpy() if hasattr(v, "numpy") else v, out)
+
+
+# -------------------------------------------------------------------------------- data
+def glas_dir() -> Path | None:
+    """GlaS folder from ``$KERAS_HSMIX_GLAS`` or ``../shared/datasets/glas``, or None."""
+    path = Path(os.environ.get("KERAS_HSMIX_GLAS", REPO_ROOT.parent / "shared" / "datasets" / "glas"))
+    return path if (path / "train" / "images").is_dir() else None
+
+
+def load_arrays(count: int, size: int, data_dir: Path | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """The first ``count`` GlaS training pairs at ``size``x``size`` as NumPy arrays.
+
+    Falls back to the built-in synthetic data when GlaS is absent. Returns the
+    arrays (``images`` float32 ``[N, S, S, 3]``, ``segmentation_masks`` int32
+    ``[N, S, S, 1]``) and a description of the source.
+
+    Example:
+        >>> arrays, source = load_arrays(2, 32, data_dir=None)
+        >>> arrays["images"].shape
+        (2, 32, 32, 3)
+    """
+    if data_dir is not None:
+        ds = load_folder(data_dir / "train", image_size=(size, size)).take(count)
+        source = f"GlaS train, first {count} images at {size}x{size}"
+    else:
+        ds = make_synthetic_dataset(count, (size, size), seed=0)
+        source = f"synthetic (no GlaS), {count} images at {size}x{size}"
+    elements = list(ds.as_numpy_iterator())
+    arrays = {k: np.stack([e[k] for e in elements]) for k in ("images", "segmentation_masks")}
+    arrays["segmentation_masks"] = arrays["segmentation_masks"].astype(np.int32).reshape(arrays["images"].shape[:3] + (1,))
+    return arrays, source
+
+
+def to_dataset(arrays: dict[str, np.ndarray]) -> tf.data.Dataset:
+    """Unbatched in-memory ``tf.data.Dataset`` of the arrays."""
+    return tf.data.Dataset.from_tensor_slices(arrays)
+
+
+def _tile(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+    reps = -(-count // len(arrays["images"]))
+    return {k: np.concatenate([v] * reps)[:count] for k, v in arrays.items()}
+
+
+# ------------------------------------------------------------------ NumPy references
+def numpy_hard_mix(
+    images: np.ndarray, class_ids: np.ndarray, superpixels: np.ndarray, partner: np.ndarray,
+    picked: np.ndarray, num_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hard mixing as the paper's code does it: a Python loop over the partner's superpixels.
+
+    For each sample and each superpixel of its partner, a boolean mask is built;
+    picked superpixels are copied into the image and the one-hot mask.
+
+    Example:
+        >>> sp = np.array([[[0, 1]], [[0, 1]]])
+        >>> img, _ = numpy_hard_mix(np.arange(4.).reshape(2, 1, 2, 1), np.zeros((2, 1, 2, 1), int),
+        ...                         sp, np.array([1, 0]), np.array([[True, False]] * 2), 2)
+        >>> img[0, 0, :, 0]
+        array([2., 1.])
+    """
+    masks = np.eye(num_classes, dtype=np.float32)[class_ids.reshape(class_ids.shape[:3])]
+    out_images, out_masks = images.copy(), masks.copy()
+    for i in range(len(images)):
+        j = partner[i]
+        for s in np.unique(superpixels[j]):
+            region = superpixels[j] == s
+            if picked[i, s]:
+                out_images[i][region] = images[j][region]
+                out_masks[i][region] = masks[j][region]
+    return out_images, out_masks
+
+
+def numpy_soft_mix(
+    images: np.ndarray, class_ids: np.ndarray, superpixels: np.ndarray, partner: np.ndarray,
+    picked: np.ndarray, saliency: np.ndarray, num_classes: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Soft mixing with one boolean mask per superpixel, as the paper's code does it.
+
+    Builds the mixed superpixel map (partner's picked superpixels, ids offset by
+    ``N``), averages the saliency ratio ``S_B / (S_A + S_B + eps)`` over each
+    mixed superpixel, min-max normalises λ per image and blends images and
+    one-hot masks; same result as :class:`keras_hsmix.SoftMix` given the draws.
+
+    Example:
+        >>> sp = np.zeros((2, 1, 2), int)
+        >>> img, m = numpy_soft_mix(np.ones((2, 1, 2, 1)), np.zeros((2, 1, 2, 1), int), sp,
+        ...                         np.array([1, 0]), np.ones((2, 1), bool), np.ones((2, 1, 2)), 2)
+        >>> img.shape, m.shape
+        ((2, 1, 2, 1), (2, 1, 2, 2))
+    """
+    masks = np.eye(num_classes, dtype=np.float32)[class_ids.reshape(class_ids.shape[:3])]
+    offset = int(superpixels.max()) + 1
+    out_images = np.empty(images.shape, np.float32)
+    out_masks = np.empty(masks.shape, np.float32)
+    for i in range(len(images)):
+        j = partner[i]
+        mixed = superpixels[i].copy()
+        for s in np.unique(superpixels[j]):
+            region = superpixels[j] == s
+            if picked[i, s]:
+                mixed[region] = s + offset
+        ratio = saliency[j] / (saliency[i] + saliency[j] + EPSILON)
+        lam = np.zeros(mixed.shape, np.float32)
+        for v in np.unique(mixed):
+            region = mixed == v
+            lam[region] = ratio[region].mean()
+        spread = lam.max() - lam.min()
+        if spread > EPSILON:
+            lam = (lam - lam.min()) / spread
+        w = lam[..., None]
+        out_images[i] = (1 - w) * images[i] + w * images[j]
+        out_masks[i] = (1 - w) * masks[i] + w * masks[j]
+    return out_images, out_masks
+
+
+# ----------------------------------------------------------------------- 1. mixing
+def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 2) -> list[Row]:
+    """HardMix / SoftMix with superpixels given vs the NumPy loop and Keras CutMix / MixUp."""
+    data = _tile(arrays, s.mix_batch)
+    images = tf.constant(data["images"])
+    class_ids = tf.constant(data["segmentation_masks"])
+    superpixels = slic_superpixels(images, s.mix_segments, seed=0)
+    saliency = static_saliency(images)
+    batch = {"images": images, "segmentation_masks": class_ids, "superpixels": superpixels}
+
+    hard = keras_hsmix.HardMix(num_classes=num_classes, seed=0)
+    soft = keras_hsmix.SoftMix(num_classes=num_classes, seed=0)
+    soft_random = keras_hsmix.SoftMix(num_classes=num_classes, seed=0, saliency="random")
+    cutmix = keras.layers.CutMix(seed=0)
+    mixup = keras.layers.MixUp(seed=0)
+    labels = tf.one_hot(tf.zeros([s.mix_batch], tf.int32), num_classes)
+
+    run_hard = tf.function(lambda: hard(batch))
+    run_soft = tf.function(lambda: soft({**batch, "saliency": saliency}))
+    run_soft_random = tf.function(lambda: soft_random(batch))
+    # Keras' CutMix / MixUp fail on segmentation masks whose channel count differs from
+    # the image's (Keras 3.15), so they mix the images and per-image one-hot labels only.
+    run_cutmix = tf.function(lambda: cutmix({"images": images, "labels": labels}))
+    run_mixup = tf.function(lambda: mixup({"images": images, "labels": labels}))
+
+    rng = np.random.default_rng(0)
+    np_images, np_ids, np_sp, np_sal = (images.numpy(), class_ids.numpy(), superpixels.numpy(), saliency.numpy())
+    partner = rng.permutation(s.mix_batch)
+    picked = rng.random((s.mix_batch, int(np_sp.max()) + 1)) < 0.5
+
+    fns = {
+        "hard": lambda: _materialise(run_hard()),
+        "soft": lambda: _materialise(run_soft()),
+        "soft_random": lambda: _materialise(run_soft_random()),
+        "cutmix": lambda: _materialise(run_cutmix()),
+        "mixup": lambda: _materialise(run_mixup()),
+        "np_hard": lambda: numpy_hard_mix(np_images, np_ids, np_sp, partner, picked, num_classes),
+        "np_soft": lambda: numpy_soft_mix(np_images, np_ids, np_sp, partner, picked, np_sal, num_classes),
+    }
+    t = interleaved(fns, s.mix_rounds)
+    med = {k: statistics.median(v) * 1e3 for k, v in t.items()}
+    shape = f"{s.mix_batch}x{s.mix_size}x{s.mix_size}x3"
+
+    def row(a: str, b: str, la: str, lb: str, target: float) -> Row:
+        ratio = median_ratio(t[b], t[a])
+        label = "faster" if target >= 1 else "speed of"
+        return Row(f"1. mixing {shape}", la, lb, med[a], med[b], "ms", ratio,
+                   f">= {target:g}x {label}" if target >= 1 else f">= {target:.2f}x (within {1 / target:g}x)",
+                   ratio >= target)
+
+    return [
+        row("hard", "np_hard", "HardMix", "NumPy loop reference", 50),
+        row("soft", "np_soft", "SoftMix (saliency given)", "NumPy loop reference", 50),
+        row("hard", "cutmix", "HardMix", "keras CutMix", 1 / 3),
+        row("soft", "mixup", "SoftMix (saliency given)", "keras MixUp", 1 / 3),
+        row("soft_random", "mixup", "SoftMix (random λ)", "keras MixUp", 1 / 3),
+    ]
+
+
+# ------------------------------------------------------------------- 2. SLIC scaling
+def bench_slic_scaling(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
+    """Images/s of the superpixel stage: default parallelism vs 1 (and AUTOTUNE)."""
+    base = to_dataset({"images": arrays["images"][: s.slic_images]})
+    count = min(s.slic_images, len(arrays["images"]))
+
+    def epoch(calls: int | None) -> Callable[[], None]:
+        ds = add_superpixel_levels(base, (s.slic_segments,), num_parallel_calls=calls, cache=False)
+        return lambda: [None for _ in ds]
+
+    t = interleaved({"default": epoch(None), "one": epoch(1), "auto": epoch(tf.data.AUTOTUNE)},
+                    s.slic_rounds, warmup=0)
+    rate = {k: count / statistics.median(v) for k, v in t.items()}
+    section = f"2. SLIC {count} imgs {s.slic_size}px"
+    default = f"default ({parallel_calls()} parallel calls)"
+    return [
+        Row(section, default, "num_parallel_calls=1", rate["default"], rate["one"], "img/s",
+            median_ratio(t["one"], t["default"]), ">= 1.8x", median_ratio(t["one"], t["default"]) >= 1.8),
+        Row(section, "AUTOTUNE", "num_parallel_calls=1", rate["auto"], rate["one"], "img/s",
+            median_ratio(t["one"], t["auto"]), "(info)", None),
+    ]
+
+
+# --------------------------------------------------------------------------- 3. cache
+def bench_cache(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
+    """Second-epoch throughput of make_pipeline, cache vs no cache, without and with HSMix."""
+    data = {k: v[: s.cache_images] for k, v in arrays.items()}
+    base = to_dataset(data)
+    steps = len(data["images"]) // s.cache_batch
+    rows = []
+    for mixer in s.cache_mixers:
+        name = "no mixing" if mixer is None else "HSMix"
+        common = dict(batch_size=s.cache_batch, mixer=mixer, seed=0, progress=False)
+        cached = make_pipeline(base, cache=True, **common)
+        uncached = make_pipeline(base, cache=False, **common)
+
+        def epoch(ds: tf.data.Dataset) -> Callable[[], None]:
+            return lambda: [None for _ in ds]
+
+        # warmup=1 runs the first epoch (fills the cache); the timed rounds are epochs 2, 3...
+        t = interleaved({"cached": epoch(cached), "uncached": epoch(uncached)}, s.cache_rounds)
+        ratio = median_ratio(t["uncached"], t["cached"])
+        rate = {k: steps * s.cache_batch / statistics.median(v) for k, v in t.items()}
+        rows.append(Row(f"3. cache, 2nd epoch, {name}", "cache", "cache=False", rate["cached"],
+                        rate["uncached"], "img/s", ratio, ">= 10x" if mixer is None else "(info)",
+                        ratio >= 10 if mixer is None else None))
+    return rows
+
+
+# ---------------------------------------------------------------------- 4. end to end
+class _EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def bench_fit(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 2) -> list[Row]:
+    """model.fit steps/s: HSMix pipeline vs the same pipeline with mixer=None."""
+    from keras_hsmix.models import unet
+
+    base = to_dataset({k: v[: s.fit_images] for k, v in arrays.items()})
+    common = dict(batch_size=s.fit_batch, num_classes=num_classes, seed=0, progress=True)
+    pipelines = {
+        "hsmix": make_pipeline(base, mixer="hsmix", **common).repeat(),
+        "plain": make_pipeline(base, mixer=None, **common).repeat(),
+    }
+    model = unet((s.fit_size, s.fit_size, 3), num_classes, base_filters=s.fit_filters, depth=s.fit_depth,
+                 final_activation="softmax")
+    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+
+    def fit(name: str) -> Callable[[], float]:
+        def run() -> float:
+            timer = _EpochTimer()
+            model.fit(pipelines[name], epochs=1, steps_per_epoch=s.fit_steps, verbose=0, callbacks=[timer])
+            return timer.seconds
+        return run
+
+    seconds: dict[str, list[float]] = {"hsmix": [], "plain": []}
+    for name in seconds:  # warm-up: tracing, first batches
+        fit(name)()
+    for _ in range(s.fit_rounds):
+        for name in seconds:
+            seconds[name].append(fit(name)())
+    ratio = median_ratio(seconds["plain"], seconds["hsmix"])
+    rate = {k: s.fit_steps / statistics.median(v) for k, v in seconds.items()}
+    section = f"4. fit UNet({s.fit_filters},{s.fit_depth}) {s.fit_batch}x{s.fit_size}px"
+    return [Row(section, "HSMix pipeline", "mixer=None", rate["hsmix"], rate["plain"], "steps/s",
+                ratio, ">= 0.8x", ratio >= 0.8)]
+
+
+# --------------------------------------------------------------------------- 5. memory
+def rss_mib() -> float:
+    """Resident set size of this process, MiB (Linux ``/proc``; 0 elsewhere).
+
+    Example:
+        >>> rss_mib() >= 0
+        True
+    """
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return 0.0
+
+
+def measure_rss(ds: tf.data.Dataset, steps: int, every: int) -> list[float]:
+    """RSS (MiB) sampled every ``every`` steps while iterating ``steps`` batches of ``ds``."""
+    samples = [rss_mib()]
+    for step, _ in enumerate(ds.take(steps), start=1):
+        if step % every == 0:
+            samples.append(rss_mib())
+    return samples
+
+
+def rss_growth(samples: Sequence[float], warmup_fraction: float = 0.25) -> float:
+    """Relative RSS growth after warm-up: last samples' median over the post-warm-up level.
+
+    Example:
+        >>> rss_growth([100, 200, 200, 200, 200, 202, 202, 202])
+        0.01
+    """
+    start = max(1, int(len(samples) * warmup_fraction))
+    reference = samples[start]
+    tail = samples[-max(1, len(samples) // 8):]
+    return float(statistics.median(tail) / reference - 1.0)
+
+
+def bench_memory(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
+    """RSS over many pipeline steps, with SLIC at every step (no cache) and with the cache."""
+    data = _tile({k: v[:16] for k, v in arrays.items()}, 16)
+    resized = {
+        "images": tf.image.resize(data["images"], (s.memory_size, s.memory_size)).numpy(),
+        "segmentation_masks": tf.image.resize(data["segmentation_masks"], (s.memory_size, s.memory_size),
+                                              method="nearest").numpy(),
+    }
+    base = to_dataset(resized)
+    rows = []
+    for cache, name in ((False, "SLIC every step (tf.numpy_function)"), (True, "cached superpixels")):
+        ds = make_pipeline(base, batch_size=s.memory_batch, n_segments=(20, 40), cache=cache, seed=0,
+                           progress=False).repeat()
+        samples = measure_rss(ds, s.memory_steps, s.memory_every)
+        growth = rss_growth(samples)
+        start = samples[max(1, int(len(samples) * 0.25))]
+        rows.append(Row(f"5. memory, {s.memory_steps} steps", name, "after warm-up", samples[-1], start,
+                        "MiB", 1 + growth, "< 5% growth", growth < 0.05))
+    return rows
+
+
+# ----------------------------------------------------------------------------- 6. XLA
+def _beta_draws(batch: int, n: int) -> tf.Tensor:
+    return keras.random.beta((batch, n), 1.0, 1.0, seed=1)
+
+
+def _xla_error(error: Exception) -> str:
+    """Short reason of an XLA failure: the unsupported op names, else the first line."""
+    text = str(error)
+    ops = sorted(set(re.findall(r"(\w+) \(No registered", text)))
+    if ops:
+        return "unsupported op(s) on XLA_CPU_JIT: " + ", ".join(ops)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(error).__name__}: {first[:120]}"
+
+
+def xla_report(size: int = 32, batch: int = 4, only: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+    """Which mixing pieces compile with ``tf.function(jit_compile=True)``: ``(what, result, note)``.
+
+    Args:
+        size, batch: shape of the random test batch.
+        only: names of the checks to run (default all).
+
+    Example:
+        >>> rows = xla_report(size=16, batch=2, only=["slic_superpixels"])
+        >>> rows[0][:2]
+        ('slic_superpixels', 'fails')
+    """
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.random((batch, size, size, 3), dtype=np.float32))
+    class_ids = tf.constant(rng.integers(0, 2, (batch, size, size, 1)), tf.int32)
+    masks = tf.one_hot(class_ids[..., 0], 2)
+    superpixels = slic_superpixels(images, 10, seed=0)
+    n = int(tf.reduce_max(superpixels)) + 1
+    partner = tf.constant(rng.permutation(batch), tf.int32)
+    picked = tf.constant(rng.random((batch, n)) < 0.5)
+    saliency = tf.constant(rng.random((batch, size, size), dtype=np.float32))
+    batch_dict = {"images": images, "segmentation_masks": class_ids, "superpixels": superpixels}
+
+    def hard_ops(images: tf.Tensor, masks: tf.Tensor, sp: tf.Tensor, partner: tf.Tensor, picked: tf.Tensor):
+        region = mixing.partner_region(sp, partner, picked)
+        return mixing.hard_mix(images, masks, partner, region) + (mixing.mixed_superpixels(sp, partner, region, n),)
+
+    def soft_ops(images, masks, sp, partner, picked, saliency):
+        region = mixing.partner_region(sp, partner, picked)
+        mixed = mixing.mixed_superpixels(sp, partner, region, n)
+        lam = mixing.saliency_coefficients(saliency, partner, mixed, 2 * n)
+        return mixing.soft_mix(images, masks, partner, lam)
+
+    checks: list[tuple[str, Callable[[], object], str]] = [
+        ("hard-mix ops, N static, draws given", lambda: tf.function(hard_ops, jit_compile=True)(
+            images, masks, superpixels, partner, picked), "gather + select"),
+        ("soft-mix ops, N static, draws given", lambda: tf.function(soft_ops, jit_compile=True)(
+            images, masks, superpixels, partner, picked, saliency), "gather + unsorted_segment_mean"),
+        ("static_saliency", lambda: tf.function(static_saliency, jit_compile=True)(images), ""),
+        ("segment_mean, N = reduce_max + 1", lambda: tf.function(
+            lambda v, sp: segment_mean(v, sp, tf.reduce_max(sp) + 1), jit_compile=True)(saliency, superpixels),
+         "dynamic output shape"),
+        ("HardMix layer, superpixels given", lambda: tf.function(
+            keras_hsmix.HardMix(num_classes=2, seed=0), jit_compile=True)(batch_dict),
+         "draws [B, N] with N from reduce_max"),
+        ("SoftMix(random) layer, superpixels given", lambda: tf.function(
+            keras_hsmix.SoftMix(num_classes=2, seed=0, saliency="random"), jit_compile=True)(batch_dict),
+         "plus Beta draws"),
+        ("Beta draws (keras.random.beta), static shape", lambda: tf.function(
+            _beta_draws, jit_compile=True)(batch, n), ""),
+        ("slic_superpixels", lambda: tf.function(
+            lambda x: slic_superpixels(x, 10, seed=0), jit_compile=True)(images), "tf.numpy_function"),
+    ]
+    report = []
+    for what, fn, note in checks:
+        if only is not None and what not in only:
+            continue
+        try:
+            _materialise(fn())
+            report.append((what, "compiles", note))
+        except Exception as error:  # noqa: BLE001 - the error is the result
+            report.append((what, "fails", "; ".join(x for x in (note, _xla_error(error)) if x)))
+    return report
+
+
+# ---------------------------------------------------------------------------- output
+def machine_description() -> str:
+    """Cores, Python and library versions, load average: for the table's header."""
+    import skimage
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return (
+        f"{platform.processor() or platform.machine()}, {parallel_calls()} usable cores "
+        f"(os.cpu_count()={os.cpu_count()}), load average {', '.join(f'{v:.1f}' for v in load)}; "
+        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"NumPy {np.__version__}, scikit-image {skimage.__version__}; GPUs visible: "
+        f"{len(tf.config.list_physical_devices('GPU'))}"
+    )
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """Markdown table of the rows.
+
+    Example:
+        >>> print(format_table([Row("s", "A", "B", 1.0, 2.0, "ms", 2.0, ">= 1x", True)]).splitlines()[2])
+        | s | A | B | 1.00 ms | 2.00 ms | **2.00x** | >= 1x | met |
+    """
+    lines = [
+        "| benchmark | A | B | A | B | ratio | target | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.section} | {r.a} | {r.b} | {r.a_value:.2f} {r.unit} | {r.b_value:.2f} {r.unit} | "
+            f"**{r.ratio:.2f}x** | {r.target} | {r.status} |"
+        )
+    return "\n".join(lines)
+
+
+def format_xla(report: Sequence[tuple[str, str, str]]) -> str:
+    """Markdown table of :func:`xla_report`."""
+    lines = ["| jit_compile=True | result | note |", "|---|---|---|"]
+    lines += [f"| {w} | {r} | {n.replace('|', '/')} |" for w, r, n in report]
+    return "\n".join(lines)
+
+
+BENCHMARKS = {"mixing": bench_mixing, "slic": bench_slic_scaling, "cache": bench_cache, "fit": bench_fit,
+              "memory": bench_memory}
+
+
+def run(settings: Settings, only: Sequence[str] | None = None, data_dir: Path | None = None,
+        xla: bool = True, log: Callable[[str], None] = print) -> tuple[list[Row], list[tuple[str, str, str]]]:
+    """Runs the chosen benchmarks; returns the table rows and the XLA report.
+
+    Example:
+        >>> rows, _ = run(Settings.quick(), only=["mixing"], xla=False, log=lambda s: None)
+        >>> rows[0].section.startswith("1. mixing")
+        True
+    """
+    names = list(only) if only else list(BENCHMARKS)
+    sizes = {"mixing": (settings.mix_batch, settings.mix_size), "slic": (settings.slic_images, settings.slic_size),
+             "cache": (settings.cache_images, settings.cache_size), "fit": (settings.fit_images, settings.fit_size),
+             "memory": (16, settings.memory_size)}
+    loaded: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    rows: list[Row] = []
+    for name in names:
+        count, size = sizes[name]
+        key = (count, size)
+        if key not in loaded:
+            loaded[key], source = load_arrays(count, size, data_dir)
+            log(f"data for {name}: {source}")
+        start = time.perf_counter()
+        rows += BENCHMARKS[name](loaded[key], settings)
+        log(f"{name}: {time.perf_counter() - start:.1f} s")
+    report = xla_report() if xla else []
+    return rows, report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python benchmarks/run.py [--quick] [--only mixing slic ...]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: a smoke run")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--no-xla", action="store_true", help="skip the XLA compatibility report")
+    args = parser.parse_args(argv)
+    settings = Settings.quick() if args.quick else Settings.full()
+    data_dir = glas_dir()
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"machine: {machine_description()}")
+    start = time.perf_counter()
+    rows, report = run(settings, args.only, data_dir, xla=not args.no_xla, log=log)
+    print(f"Machine: {machine_description()}")
+    print(f"Data: {'GlaS from ' + str(data_dir) if data_dir else 'synthetic (GlaS not found)'}; "
+          f"mode: {'quick' if args.quick else 'full'}; total {time.perf_counter() - start:.0f} s\n")
+    print(format_table(rows))
+    if report:
+        print()
+        print(format_xla(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
