@@ -13,9 +13,9 @@ from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from keras_hsmix.cli import preview, train  # noqa: E402
+from keras_hsmix.cli import compare, preview, train  # noqa: E402
 
-SUBCOMMANDS = (preview, train)
+SUBCOMMANDS = (preview, train, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,109 @@
+"""The comparison runner: plan order, nested subsets, corruptions, and a resumable --quick smoke run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_hsmix.study import compare
+from keras_hsmix.study.compare import (
+    CORRUPTIONS,
+    KEY_METHODS,
+    METHODS,
+    StudyConfig,
+    corrupt,
+    load_study_data,
+    plan_runs,
+    run_study,
+)
+
+
+def test_methods_cover_the_issue() -> None:
+    for base in ("cutmix", "mixup", "hard", "soft_static", "soft_gradcam", "hsmix_gradcam", "hsmix_static",
+                 "randaugment", "augmix"):
+        assert base in METHODS and f"{base}+flips" in METHODS
+    assert "none" in METHODS and "flips" in METHODS
+    assert METHODS["hard+flips"].probabilities == (1.0, 0.0, 0.0)
+    assert METHODS["soft_gradcam"].probabilities == (0.0, 1.0, 0.0)
+
+
+def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
+    cfg = StudyConfig(fractions=(1.0, 0.25), seeds_25=2, seeds_other=1)
+    runs = plan_runs(cfg)
+    first = runs[: 2 * len(KEY_METHODS)]
+    assert [r.method for r in first[: len(KEY_METHODS)]] == list(KEY_METHODS)
+    assert {r.seed for r in first[: len(KEY_METHODS)]} == {0} and {r.seed for r in first[len(KEY_METHODS):]} == {1}
+    assert all(r.fraction == 0.25 for r in runs[: len(runs) // 2])
+    assert len({r.run_id(cfg) for r in runs}) == len(runs)
+    assert any("@" in r.method for r in runs if r.fraction == 0.25)
+    assert not any("@" in r.method for r in runs if r.fraction == 1.0)
+    with pytest.raises(ValueError):
+        plan_runs(StudyConfig(methods=("nope",)))
+
+
+def test_subsets_are_nested_and_validation_is_held_out() -> None:
+    cfg = StudyConfig(data_dir=None, size=16, num_synthetic=20)
+    data = load_study_data(cfg)
+    assert len(data.val_images) == 4 and len(data.train_images) == 16
+    small, half, full = (set(data.subset(f)) for f in (0.25, 0.5, 1.0))
+    assert small < half < full and len(full) == 16
+    assert data.train_masks.shape[-1] == 1 and set(np.unique(data.train_masks)) <= {0, 1}
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_corruptions_keep_shape_and_range(kind: str) -> None:
+    images = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    out = corrupt(images, kind)
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert 0.0 <= out.min() and out.max() <= 1.0 and not np.allclose(out, images)
+    np.testing.assert_array_equal(out, corrupt(images, kind))
+
+
+def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> None:
+    cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
+                                   docs_dir=str(tmp_path / "docs"), methods=("none", "hsmix_gradcam+flips"),
+                                   epochs=2, command="keras-hsmix compare --quick")
+    logs: list[str] = []
+    summary = run_study(cfg, log=logs.append)
+    assert len(summary["trained"]) == 2 and not summary["skipped"]
+    files = sorted((tmp_path / "results").glob("*.json"))
+    assert [f.stem for f in files] == sorted(summary["trained"])
+    record = json.loads(files[0].read_text())
+    for key in ("config", "setting", "history", "test", "validation", "robustness", "seed", "versions", "device"):
+        assert key in record or key == "config"
+    assert len(record["history"]["val_dice"]) == 2
+    assert set(record["robustness"]) == set(CORRUPTIONS)
+    assert 0.0 <= record["test"]["dice"] <= 1.0
+    report = (tmp_path / "docs" / "results.md").read_text()
+    assert "| hsmix_gradcam+flips | 1 |" in report and "keras-hsmix compare --quick" in report
+    assert (tmp_path / "docs" / "results_dsc.png").stat().st_size > 0
+    assert (tmp_path / "docs" / "results_curves.png").stat().st_size > 0
+
+    again = run_study(cfg, log=logs.append)  # resumable: finished runs are skipped
+    assert again["trained"] == [] and sorted(again["skipped"]) == sorted(summary["trained"])
+
+
+def test_cli_registers_compare_and_lists_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from keras_hsmix.cli import main
+
+    code = main(["compare", "--quick", "--data", "synthetic", "--methods", "none", "flips",
+                 "--results-dir", str(tmp_path), "--list"])
+    assert code == 0
+    out = capsys.readouterr().out.split()
+    assert out.count("todo") == 2
+
+
+def test_benchmark_wrapper_report_only(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_augmentations.py"
+    spec = importlib.util.spec_from_file_location("compare_augmentations", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--quick", "--data", "synthetic", "--results-dir", str(tmp_path / "r"),
+                        "--docs-dir", str(tmp_path / "d"), "--report-only"])
+    assert code == 0
+    assert "Not yet run" in (tmp_path / "d" / "results.md").read_text()
