@@ -97,6 +97,31 @@ MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
 OTHER_METHODS: tuple[str, ...] = tuple(m for m in MAIN_METHODS if m not in KEY_METHODS)
 CORRUPTIONS: tuple[str, ...] = ("blur", "inhomogeneity", "low_contrast", "noise")
 
+STUDY_NOTES = """\
+## Budget and choices
+
+- **Machine.** A 2-core CPU shared with other jobs (load average 4-5 while the study ran). Measured there before
+  the study: a UNet with 16 base filters at 128x128 took 3-9 s per epoch of 17 images (the issue's 0.33 s was on an
+  idle machine); with 8 base filters at 64x64 it took 0.5-0.9 s per epoch (flips) and 0.7-1.0 s (HSMix with
+  Grad-CAM), about 200 s per 200-epoch run including validation every epoch, the test evaluation and the four
+  corrupted test sets. The session had about 1.5 h of machine time, so the study runs at **64x64, UNet depth 4 with
+  8 base filters, batch 4, Adam 1e-3, DiceCE loss, 200 epochs** for every method, the 25 % fraction first, the key
+  methods first with seeds as the outer loop. The rest of the plan (more seeds, the other methods, 50 % and 100 %,
+  the ablations) is listed under *Not yet run* and runs with the resume command.
+- **GPU.** The task was lent an H100 machine, but its image has no TensorFlow and a TensorFlow wheel is far larger
+  than the 64 MiB that can be carried there, so no figure here comes from a GPU; all are from the CPU above.
+- **Epoch budget.** 200 epochs is half the issue's 400-epoch calibration point, where hard mixing on top of flips
+  led flips by 1.4 points; the validation curves below show whether the runs had plateaued.
+- **Superpixels.** `n_segments` is the paper's 200-400 at 224x224 scaled by image area: 16-33 at 64x64 (the same
+  superpixel size relative to the image); HSMix p = 0.5, (hard, soft, none) = 1/3 each.
+- **Baselines.** CutMix: Yun et al.'s setting, box side sqrt(1-λ) with λ ~ Beta(1, 1), each sample mixed with
+  probability 0.5; MixUp: λ ~ Beta(0.2, 0.2) per sample (Zhang et al.'s ImageNet setting, Keras' default), every
+  sample. RandAugment (2 ops, factor 0.5) and AugMix (3 chains, depth 3, factor 0.3): Keras' defaults, with the
+  masks passed one-hot through the layer so they stay valid labels.
+- **Selection.** 17 of the 85 training images are the fixed validation split; each run keeps its best
+  validation-DSC epoch. The test split (80 images) is never used for any choice.
+"""
+
 
 # ---------------------------------------------------------------------------------------- config
 
@@ -567,6 +592,8 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
               + f" --results-dir {cfg.results_dir} --docs-dir {cfg.docs_dir}")
     if cfg.quick:
         resume = "keras-hsmix compare --quick" + (f" --data {cfg.data_dir}" if cfg.data_dir else "")
+    if cfg.data_dir and not cfg.quick:
+        lines += [STUDY_NOTES]
     lines += ["## Command", "", "```bash", cfg.command or resume, "```", "",
               "Resume or complete the study (finished runs are skipped):", "", "```bash", resume, "```", ""]
 
@@ -691,9 +718,12 @@ def _plots(by_fraction: dict[float, dict[tuple[str, int], dict]], docs: Path, su
     x = np.arange(len(methods))
     for j, f in enumerate(fractions):
         table = by_fraction[f]
-        means = [np.mean([r["test"]["dice"] for k, r in table.items() if k[0] == m] or [np.nan]) for m in methods]
-        stds = [np.std([r["test"]["dice"] for k, r in table.items() if k[0] == m] or [np.nan]) for m in methods]
+        values = [[r["test"]["dice"] for k, r in table.items() if k[0] == m] for m in methods]
+        means = [np.mean(v) if v else np.nan for v in values]
+        stds = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
         ax.bar(x + j * width, means, width, yerr=stds, capsize=2, label=f"{f:.0%}")
+        for i, v in enumerate(values):  # one dot per seed
+            ax.plot([x[i] + j * width] * len(v), v, "k.", ms=3)
     ax.set_xticks(x + width * (len(fractions) - 1) / 2)
     ax.set_xticklabels(methods, rotation=60, ha="right", fontsize=8)
     finite = [r["test"]["dice"] for t in by_fraction.values() for r in t.values()]
