@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.ops.checks import assert_finite
 from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.segments import num_segments
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, _check_n_segments, slic_superpixels
@@ -94,7 +95,7 @@ class BaseMix(keras.layers.Layer):
         if not (images.dtype.is_floating or images.dtype.is_integer):
             raise TypeError(f"{IMAGES}: unsupported dtype {images.dtype.name}")
         if images.dtype.is_floating:
-            tf.debugging.assert_all_finite(images, f"{IMAGES}: contains NaN or Inf")
+            assert_finite(images, f"{IMAGES}: contains NaN or Inf")
         masks = to_soft_masks(data[MASKS], self.num_classes)
         self._check_same_size(MASKS, images, masks)
         out[IMAGES] = images

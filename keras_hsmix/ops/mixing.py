@@ -47,6 +47,8 @@ def mixed_superpixels(
 def _blend(a: tf.Tensor, b: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     """``(1 - w) * a + w * b`` computed in float32, returned in ``a``'s dtype."""
     dtype = a.dtype
+    if dtype == tf.float32:
+        return a + weight * (b - a)
     af = tf.cast(a, tf.float32)
     bf = tf.cast(b, tf.float32)
     out = af + weight * (bf - af)
@@ -55,10 +57,36 @@ def _blend(a: tf.Tensor, b: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     return tf.cast(out, dtype)
 
 
+def source_pixels(partner: tf.Tensor, region: tf.Tensor) -> tf.Tensor:
+    """Flat index ``[B, H, W]`` of the pixel each output pixel is taken from.
+
+    Pixel ``(b, y, x)`` comes from ``(partner[b], y, x)`` inside ``region`` and
+    from itself elsewhere; the index is ``source_image * H * W + y * W + x``.
+    """
+    shape = tf.shape(region)
+    batch, height, width = shape[0], shape[1], shape[2]
+    pixels = height * width
+    own = tf.reshape(tf.range(batch), [-1, 1, 1])
+    source = tf.where(region, tf.reshape(tf.cast(partner, tf.int32), [-1, 1, 1]), own)
+    return source * pixels + tf.reshape(tf.range(pixels), [1, height, width])
+
+
+def _take_pixels(values: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """Gathers whole pixels (all channels) of ``values [B, H, W, C]`` at a flat ``index``."""
+    channels = tf.shape(values)[-1]
+    out = tf.gather(tf.reshape(values, tf.stack([-1, channels])), index)
+    out.set_shape(values.shape)
+    return out
+
+
 def hard_mix(
     images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, region: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Pastes the partner's pixels into ``region`` of images and masks alike.
+
+    Every output pixel is copied, all channels together, from A or from the
+    partner (one gather per tensor, with the same index for image and mask),
+    so no value is ever invented.
 
     Example:
         >>> import tensorflow as tf
@@ -69,10 +97,8 @@ def hard_mix(
         array([[2., 1.],
                [1., 1.]], dtype=float32)
     """
-    cond = region[..., tf.newaxis]
-    mixed_images = tf.where(cond, tf.gather(images, partner), images)
-    mixed_masks = tf.where(cond, tf.gather(masks, partner), masks)
-    return mixed_images, mixed_masks
+    index = source_pixels(partner, region)
+    return _take_pixels(images, index), _take_pixels(masks, index)
 
 
 def saliency_coefficients(

@@ -14,12 +14,21 @@ def num_segments(superpixels: tf.Tensor) -> tf.Tensor:
     return tf.reduce_max(superpixels) + 1
 
 
+def global_ids(superpixels: tf.Tensor, num_segments: tf.Tensor) -> tf.Tensor:
+    """Batch-wide ids ``b * num_segments + id`` (int32, same shape as ``superpixels``)."""
+    superpixels = tf.cast(superpixels, tf.int32)
+    batch = tf.shape(superpixels)[0]
+    offsets = tf.range(batch) * tf.cast(num_segments, tf.int32)
+    return superpixels + tf.reshape(offsets, [-1] + [1] * (superpixels.shape.rank - 1))
+
+
 def segment_mean(
     values: tf.Tensor, superpixels: tf.Tensor, num_segments: tf.Tensor
 ) -> tf.Tensor:
     """Mean of ``values`` ``[B, H, W]`` over each superpixel, as ``[B, num_segments]``.
 
-    Empty slots (ids that do not occur in an image) get 0.
+    Empty slots (ids that do not occur in an image) get 0. Computed with two
+    weighted ``bincount`` passes over the flattened batch.
 
     Example:
         >>> import tensorflow as tf
@@ -28,18 +37,18 @@ def segment_mean(
         array([[2., 6.]], dtype=float32)
     """
     batch = tf.shape(superpixels)[0]
-    offsets = tf.range(batch, dtype=superpixels.dtype) * tf.cast(num_segments, superpixels.dtype)
-    global_ids = superpixels + offsets[:, tf.newaxis, tf.newaxis]
-    means = tf.math.unsorted_segment_mean(
-        tf.reshape(values, [-1]),
-        tf.reshape(global_ids, [-1]),
-        batch * tf.cast(num_segments, tf.int32),
-    )
-    return tf.reshape(means, [batch, -1])
+    slots = batch * tf.cast(num_segments, tf.int32)
+    ids = tf.reshape(global_ids(superpixels, num_segments), [-1])
+    flat = tf.reshape(tf.cast(values, tf.float32), [-1])
+    sums = tf.math.bincount(ids, weights=flat, minlength=slots, maxlength=slots, dtype=tf.float32)
+    counts = tf.math.bincount(ids, minlength=slots, maxlength=slots, dtype=tf.float32)
+    return tf.reshape(tf.math.divide_no_nan(sums, counts), [batch, -1])
 
 
 def gather_segments(per_segment: tf.Tensor, superpixels: tf.Tensor) -> tf.Tensor:
     """Paints per-superpixel values ``[B, N, ...]`` back onto the pixels: ``[B, H, W, ...]``.
+
+    One flat gather with batch-wide ids (faster on CPU than ``batch_dims=1``).
 
     Example:
         >>> import tensorflow as tf
@@ -47,4 +56,7 @@ def gather_segments(per_segment: tf.Tensor, superpixels: tf.Tensor) -> tf.Tensor
         array([[[10., 20.],
                 [20., 20.]]], dtype=float32)
     """
-    return tf.gather(per_segment, superpixels, batch_dims=1)
+    n = tf.shape(per_segment)[1]
+    rest = tf.shape(per_segment)[2:]
+    flat = tf.reshape(per_segment, tf.concat([[-1], rest], 0))
+    return tf.gather(flat, global_ids(superpixels, n))
