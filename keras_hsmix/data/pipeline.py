@@ -17,6 +17,7 @@ from keras_hsmix.data.cache import (
     segment_levels,
 )
 from keras_hsmix.layers.hsmix import HSMix
+from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, slic_superpixels
 
 
@@ -75,6 +76,10 @@ def to_inputs_targets(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
     return batch["images"], batch["segmentation_masks"]
 
 
+def _add_static_saliency(element: dict) -> dict:
+    return {**element, "saliency": static_saliency(element["images"])}
+
+
 def make_pipeline(
     dataset: tf.data.Dataset,
     batch_size: int = 4,
@@ -111,7 +116,8 @@ def make_pipeline(
         augment: random flips (and 90° rotations for square images) first.
         shuffle: shuffle buffer, ``None`` for no shuffling.
         n_segments, compactness: SLIC settings.
-        cache: cache the superpixels in memory (``True``) or in a file (path).
+        cache: cache the superpixels in memory (``True``) or in a file (path);
+            with a mixer that uses static saliency, the saliency is cached too.
         seed: seed of the shuffle and of the mixer.
         output: ``"tuple"`` gives ``(images, soft_masks)`` for ``model.fit``;
             ``"dict"`` keeps the dict (for :class:`keras_hsmix.HSMixModel`).
@@ -133,6 +139,13 @@ def make_pipeline(
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if mixer == "hsmix":
+        mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)
+    # Static saliency depends on the image only: compute it once, cached with the superpixels,
+    # and moved by flips/rotations like them, instead of once per batch at every step.
+    cache_saliency = bool(cache) and getattr(mixer, "saliency", None) == "static"
+    if cache_saliency:
+        dataset = dataset.map(_add_static_saliency, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         levels = segment_levels(n_segments, num_levels)
         ds = add_superpixel_levels(dataset, levels, compactness, num_parallel_calls, cache)
@@ -152,8 +165,6 @@ def make_pipeline(
     if cache or augment:
         ds = ds.map(per_step, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if mixer == "hsmix":
-        mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)
     if mixer is None:
         from keras_hsmix.ops.masks import to_soft_masks
 
@@ -166,6 +177,8 @@ def make_pipeline(
     else:
         transform = mixer
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache_saliency:
+        ds = ds.map(lambda batch: {k: v for k, v in batch.items() if k != "saliency"})
     if output == "tuple":
         ds = ds.map(to_inputs_targets)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -69,3 +69,12 @@ def test_bad_arguments():
         make_pipeline(make_synthetic_dataset(4, (16, 16)), output="list")
     with pytest.raises(ValueError, match="batch_size"):
         make_pipeline(make_synthetic_dataset(4, (16, 16)), batch_size=0)
+
+
+def test_static_saliency_cached_with_superpixels_and_dropped_after_mixing():
+    base = make_synthetic_dataset(8, (32, 32))
+    ds = make_pipeline(base, batch_size=4, n_segments=20, seed=0, output="dict", progress=False,
+                       mixer=SoftMix(num_classes=2, seed=0))
+    batch = next(iter(ds))
+    assert set(batch) == {"images", "segmentation_masks", "superpixels"}
+    np.testing.assert_allclose(tf.reduce_sum(batch["segmentation_masks"], -1), 1.0, atol=1e-5)
