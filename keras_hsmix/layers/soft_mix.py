@@ -21,10 +21,13 @@ def _static_saliency_any_size(images: tf.Tensor) -> tf.Tensor:
     Static saliency needs at least 2x2 pixels; thinner images (1xW, Hx1) are
     mirrored to 2 pixels, and the map is cropped back to the image size. It
     takes 1 or 3 channels; other channel counts use their mean as the gray image.
+    An empty batch gives an empty map.
     """
     if images.shape[-1] not in (1, 3, None):
         gray = tf.reduce_mean(tf.cast(images, tf.float32), axis=-1, keepdims=True)
         images = tf.cast(tf.round(gray), images.dtype) if images.dtype.is_integer else tf.cast(gray, images.dtype)
+    if images.shape[0] == 0:  # an empty batch: tf.pad's mirror modes reject empty dimensions
+        return tf.zeros(tf.shape(images)[:3], tf.float32)
     height, width = images.shape[1], images.shape[2]
     if height is not None and width is not None and height >= 2 and width >= 2:
         return static_saliency(images)

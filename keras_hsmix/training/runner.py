@@ -57,6 +57,49 @@ def _arrays(folder: str | None, config: TrainConfig, seed: int) -> tuple[np.ndar
     return load_arrays(folder, config.size, None, config.mask_mode, seed, num_images=config.num_images)
 
 
+def _reconcile_history(history: Path, backup: Path) -> float | None:
+    """Before resuming: keeps the ``history.csv`` rows of the epochs the backup holds.
+
+    A run killed after a row was logged but before its backup was written (or while
+    a row was written) would otherwise log that epoch twice. Returns the best
+    ``val_dice`` of the kept rows, so ``best.weights.h5`` is only replaced by a better
+    epoch after the resume, as without the interruption.
+    """
+    if not history.exists():
+        return None
+    try:
+        finished = int(json.loads((backup / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        finished = None  # no usable backup: the run restarts from epoch 0
+    lines = history.read_text().splitlines()
+    if not lines:
+        return None
+    header = lines[0].split(",")
+    keep, best = [lines[0]], None
+    for line in lines[1:]:
+        fields = line.split(",")
+        if len(fields) != len(header):
+            continue  # a row cut short by the kill
+        row = dict(zip(header, fields))
+        try:
+            epoch = int(row["epoch"])
+        except (KeyError, ValueError):
+            continue
+        if finished is None or epoch >= finished:
+            continue
+        keep.append(line)
+        try:
+            value = float(row["val_dice"])
+        except (KeyError, ValueError):
+            continue
+        best = value if best is None or value > best else best
+    if len(keep) != len(lines):
+        partial = history.with_name(history.name + ".tmp")
+        partial.write_text("\n".join(keep) + "\n")
+        partial.replace(history)
+    return best
+
+
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of ``range(n)`` into train and validation indices (at least one each)."""
     if n < 2:
@@ -123,14 +166,21 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
             f"run folder {str(out)!r} holds an unfinished run ({backup}); pass --resume to continue it "
             "or choose another --out"
         )
-    if (out / "results.json").exists() and not resume:
-        raise ValueError(f"run folder {str(out)!r} already holds a finished run; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if (out / "results.json").exists():
+        if not resume:
+            raise ValueError(f"run folder {str(out)!r} already holds a finished run; choose another --out")
+        if not backup.exists():  # finished: nothing to resume (do not train again from scratch)
+            return json.loads((out / "results.json").read_text())
 
+    # Load and check the data before anything is written, so bad data leaves no run folder.
     images, masks = _arrays(config.data, config, config.seed)
     if masks.max() >= config.num_classes:
         raise ValueError(f"masks hold class id {int(masks.max())} >= num_classes ({config.num_classes})")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    best_so_far = _reconcile_history(out / "history.csv", backup) if resume else None
+    if not (out / "best.weights.h5").exists():
+        best_so_far = None
     train_idx, val_idx = split_train_val(len(images), config.val_fraction, config.seed)
     train_ds = tf.data.Dataset.from_tensor_slices(
         {"images": images[train_idx], "segmentation_masks": masks[train_idx]}
@@ -150,9 +200,11 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
 
     model = build_model(config)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+        # double_checkpoint: a kill while the backup is written falls back to the previous one.
+        keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False, double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
-            str(out / "best.weights.h5"), monitor="val_dice", mode="max", save_best_only=True, save_weights_only=True
+            str(out / "best.weights.h5"), monitor="val_dice", mode="max", save_best_only=True,
+            save_weights_only=True, initial_value_threshold=best_so_far,
         ),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
