@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from keras_hsmix.ops.segments import gather_segments, segment_mean
+from keras_hsmix.ops.segments import gather_segments, segment_stats
 
 EPSILON = 1e-6
 
@@ -127,13 +127,16 @@ def saliency_coefficients(
     s_a = saliency
     s_b = tf.gather(saliency, partner)
     ratio = s_b / (s_a + s_b + epsilon)
-    per_segment = segment_mean(ratio, superpixels, num_segments)
-    lam = gather_segments(per_segment, superpixels)
-    low = tf.reduce_min(lam, axis=[1, 2], keepdims=True)
-    high = tf.reduce_max(lam, axis=[1, 2], keepdims=True)
+    means, counts = segment_stats(ratio, superpixels, num_segments)
+    # Min-max over the superpixels present in each image, done on [B, N] values
+    # before painting them back (cheaper than reducing full-resolution maps).
+    present = counts > 0
+    low = tf.reduce_min(tf.where(present, means, float("inf")), axis=1, keepdims=True)
+    high = tf.reduce_max(tf.where(present, means, -float("inf")), axis=1, keepdims=True)
     spread = high - low
-    normalised = (lam - low) / tf.maximum(spread, epsilon)
-    return tf.where(spread > epsilon, normalised, lam)
+    normalised = (means - low) / tf.maximum(spread, epsilon)
+    per_segment = tf.where(spread > epsilon, normalised, means)
+    return gather_segments(per_segment, superpixels)
 
 
 def random_coefficients(draws: tf.Tensor, superpixels: tf.Tensor) -> tf.Tensor:

@@ -22,19 +22,19 @@ def global_ids(superpixels: tf.Tensor, num_segments: tf.Tensor) -> tf.Tensor:
     return superpixels + tf.reshape(offsets, [-1] + [1] * (superpixels.shape.rank - 1))
 
 
-def segment_mean(
+def segment_stats(
     values: tf.Tensor, superpixels: tf.Tensor, num_segments: tf.Tensor
-) -> tf.Tensor:
-    """Mean of ``values`` ``[B, H, W]`` over each superpixel, as ``[B, num_segments]``.
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean of ``values`` ``[B, H, W]`` and pixel count over each superpixel, both ``[B, num_segments]``.
 
-    Empty slots (ids that do not occur in an image) get 0. Computed with two
-    weighted ``bincount`` passes over the flattened batch.
+    Empty slots (ids that do not occur in an image) get mean 0 and count 0.
+    Computed with two ``bincount`` passes over the flattened batch.
 
     Example:
         >>> import tensorflow as tf
-        >>> sp = tf.constant([[[0, 0], [1, 1]]])
-        >>> segment_mean(tf.constant([[[1., 3.], [5., 7.]]]), sp, 2).numpy()
-        array([[2., 6.]], dtype=float32)
+        >>> means, counts = segment_stats(tf.constant([[[1., 3.], [5., 7.]]]), tf.constant([[[0, 0], [0, 2]]]), 3)
+        >>> counts.numpy()
+        array([[3., 0., 1.]], dtype=float32)
     """
     batch = tf.shape(superpixels)[0]
     slots = batch * tf.cast(num_segments, tf.int32)
@@ -42,7 +42,22 @@ def segment_mean(
     flat = tf.reshape(tf.cast(values, tf.float32), [-1])
     sums = tf.math.bincount(ids, weights=flat, minlength=slots, maxlength=slots, dtype=tf.float32)
     counts = tf.math.bincount(ids, minlength=slots, maxlength=slots, dtype=tf.float32)
-    return tf.reshape(tf.math.divide_no_nan(sums, counts), [batch, -1])
+    means = tf.math.divide_no_nan(sums, counts)
+    return tf.reshape(means, [batch, -1]), tf.reshape(counts, [batch, -1])
+
+
+def segment_mean(
+    values: tf.Tensor, superpixels: tf.Tensor, num_segments: tf.Tensor
+) -> tf.Tensor:
+    """Mean of ``values`` ``[B, H, W]`` over each superpixel, as ``[B, num_segments]`` (0 for empty slots).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> sp = tf.constant([[[0, 0], [1, 1]]])
+        >>> segment_mean(tf.constant([[[1., 3.], [5., 7.]]]), sp, 2).numpy()
+        array([[2., 6.]], dtype=float32)
+    """
+    return segment_stats(values, superpixels, num_segments)[0]
 
 
 def gather_segments(per_segment: tf.Tensor, superpixels: tf.Tensor) -> tf.Tensor:
