@@ -97,7 +97,7 @@ class BaseMix(keras.layers.Layer):
         if images.dtype.is_floating:
             assert_finite(images, f"{IMAGES}: contains NaN or Inf")
         masks = to_soft_masks(data[MASKS], self.num_classes)
-        self._check_same_size(MASKS, images, masks)
+        masks = self._check_same_size(MASKS, images, masks)
         out[IMAGES] = images
         out[MASKS] = masks
 
@@ -109,20 +109,26 @@ class BaseMix(keras.layers.Layer):
             tf.debugging.assert_non_negative(sp, message=f"{SUPERPIXELS}: negative superpixel id")
         else:
             sp = slic_superpixels(images, self.n_segments, self.compactness, self.seed)
-        self._check_same_size(SUPERPIXELS, images, sp)
+        sp = self._check_same_size(SUPERPIXELS, images, sp)
         out[SUPERPIXELS] = sp
 
         if SALIENCY in data:
             sal = tf.cast(_squeeze_map(SALIENCY, tf.convert_to_tensor(data[SALIENCY])), tf.float32)
-            self._check_same_size(SALIENCY, images, sal)
+            sal = self._check_same_size(SALIENCY, images, sal)
             # NaN would reach the mixed images; negative values give lambda outside [0, 1].
-            tf.debugging.assert_all_finite(sal, f"{SALIENCY}: contains NaN or Inf")
+            assert_finite(sal, f"{SALIENCY}: contains NaN or Inf")
             tf.debugging.assert_non_negative(sal, message=f"{SALIENCY}: negative values (saliency must be >= 0)")
             out[SALIENCY] = sal
         return out
 
     @staticmethod
-    def _check_same_size(name: str, images: tf.Tensor, other: tf.Tensor) -> None:
+    def _check_same_size(name: str, images: tf.Tensor, other: tf.Tensor) -> tf.Tensor:
+        """Checks batch, height and width; returns ``other``, gated on the run-time check.
+
+        When sizes are only known at run time, the returned tensor depends on the
+        check, so that the clear message comes before any op that would fail on
+        the mismatch with an obscure one.
+        """
         a, b = images.shape[:3], other.shape[:3]
         # Compare every dimension known on both sides now (in tf.data the batch is often
         # unknown while height and width are), so a mismatch fails when the graph is built.
@@ -132,10 +138,14 @@ class BaseMix(keras.layers.Layer):
                 "(batch, height and width must agree)"
             )
         if not (a.is_fully_defined() and b.is_fully_defined()):
-            tf.debugging.assert_equal(
+            check = tf.debugging.assert_equal(
                 tf.shape(images)[:3], tf.shape(other)[:3],
                 message=f"{name}: batch, height and width must match {IMAGES}",
             )
+            if check is not None:  # graph mode: order the check before any use
+                with tf.control_dependencies([check]):
+                    return tf.identity(other)
+        return other
 
     # ------------------------------------------------------------------ draws
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
