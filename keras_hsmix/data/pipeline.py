@@ -125,7 +125,9 @@ def make_pipeline(
         shuffle: shuffle buffer, ``None`` for no shuffling.
         n_segments, compactness: SLIC settings.
         cache: cache the superpixels in memory (``True``) or in a file (path);
-            with a mixer that uses static saliency, the saliency is cached too.
+            with a mixer that uses static saliency, the saliency is cached too and flipped /
+            rotated with the image (OpenCV's surround box is one pixel asymmetric, so this
+            differs slightly from recomputing the saliency of the flipped image).
         seed: seed of the shuffle and of the mixer.
         output: ``"tuple"`` gives ``(images, soft_masks)`` for ``model.fit``;
             ``"dict"`` keeps the dict (for :class:`keras_hsmix.HSMixModel`).
