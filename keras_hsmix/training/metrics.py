@@ -49,6 +49,8 @@ _AVERAGES = ("per_image", "micro", "macro")
 class _OverlapMetric(keras.metrics.Metric):
     """Shared machinery of :class:`Dice` and :class:`Jaccard`."""
 
+    default_name = "overlap"
+
     def __init__(
         self,
         num_classes: int | None = None,
@@ -59,7 +61,7 @@ class _OverlapMetric(keras.metrics.Metric):
         name: str | None = None,
         dtype: Any = None,
     ) -> None:
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name or self.default_name, dtype=dtype)
         cls = type(self).__name__
         if average not in _AVERAGES:
             raise ValueError(f"{cls}: average must be one of {_AVERAGES}, got {average!r}.")
@@ -320,25 +322,7 @@ class Dice(_OverlapMetric):
     0.6667
     """
 
-    def __init__(
-        self,
-        num_classes: int | None = None,
-        from_logits: bool = False,
-        threshold: float = 0.5,
-        class_ids: Sequence[int] | None = None,
-        average: str = "per_image",
-        name: str = "dice",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            num_classes=num_classes,
-            from_logits=from_logits,
-            threshold=threshold,
-            class_ids=class_ids,
-            average=average,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "dice"
 
     def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
         denominator = 2.0 * tp + fp + fn
@@ -374,25 +358,7 @@ class Jaccard(_OverlapMetric):
     0.25
     """
 
-    def __init__(
-        self,
-        num_classes: int | None = None,
-        from_logits: bool = False,
-        threshold: float = 0.5,
-        class_ids: Sequence[int] | None = None,
-        average: str = "per_image",
-        name: str = "jaccard",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(
-            num_classes=num_classes,
-            from_logits=from_logits,
-            threshold=threshold,
-            class_ids=class_ids,
-            average=average,
-            name=name,
-            dtype=dtype,
-        )
+    default_name = "jaccard"
 
     def _score(self, tp: Any, fp: Any, fn: Any) -> Any:
         denominator = tp + fp + fn
