@@ -52,7 +52,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
 import keras_hsmix  # noqa: E402
 from keras_hsmix.data import load_folder, make_pipeline, make_synthetic_dataset  # noqa: E402
 from keras_hsmix.data.cache import add_superpixel_levels, parallel_calls  # noqa: E402
-from keras_hsmix.ops import mixing  # noqa: E402
+from keras_hsmix.ops import fused, mixing  # noqa: E402
 from keras_hsmix.ops.saliency import static_saliency  # noqa: E402
 from keras_hsmix.ops.segments import segment_mean  # noqa: E402
 from keras_hsmix.ops.superpixels import slic_superpixels  # noqa: E402
@@ -287,6 +287,8 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
 
     hard = keras_hsmix.HardMix(num_classes=num_classes, seed=0)
     soft = keras_hsmix.SoftMix(num_classes=num_classes, seed=0)
+    hard_plain = keras_hsmix.HardMix(num_classes=num_classes, seed=0, jit_compile=False)
+    soft_plain = keras_hsmix.SoftMix(num_classes=num_classes, seed=0, jit_compile=False)
     soft_random = keras_hsmix.SoftMix(num_classes=num_classes, seed=0, saliency="random")
     cutmix = keras.layers.CutMix(seed=0)
     mixup = keras.layers.MixUp(seed=0)
@@ -295,6 +297,8 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
     run_hard = tf.function(lambda: hard(batch))
     run_soft = tf.function(lambda: soft({**batch, "saliency": saliency}))
     run_soft_random = tf.function(lambda: soft_random(batch))
+    run_hard_plain = tf.function(lambda: hard_plain(batch))
+    run_soft_plain = tf.function(lambda: soft_plain({**batch, "saliency": saliency}))
     # Keras' CutMix / MixUp fail on segmentation masks whose channel count differs from
     # the image's (Keras 3.15), so they mix the images and per-image one-hot labels only.
     run_cutmix = tf.function(lambda: cutmix({"images": images, "labels": labels}))
@@ -309,6 +313,8 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
         "hard": lambda: _materialise(run_hard()),
         "soft": lambda: _materialise(run_soft()),
         "soft_random": lambda: _materialise(run_soft_random()),
+        "hard_plain": lambda: _materialise(run_hard_plain()),
+        "soft_plain": lambda: _materialise(run_soft_plain()),
         "cutmix": lambda: _materialise(run_cutmix()),
         "mixup": lambda: _materialise(run_mixup()),
         "np_hard": lambda: numpy_hard_mix(np_images, np_ids, np_sp, partner, picked, num_classes),
@@ -318,8 +324,10 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
     med = {k: statistics.median(v) * 1e3 for k, v in t.items()}
     shape = f"{s.mix_batch}x{s.mix_size}x{s.mix_size}x3"
 
-    def row(a: str, b: str, la: str, lb: str, target: float) -> Row:
+    def row(a: str, b: str, la: str, lb: str, target: float | None) -> Row:
         ratio = median_ratio(t[b], t[a])
+        if target is None:
+            return Row(f"1. mixing {shape}", la, lb, med[a], med[b], "ms", ratio, "(info)", None)
         label = "faster" if target >= 1 else "speed of"
         return Row(f"1. mixing {shape}", la, lb, med[a], med[b], "ms", ratio,
                    f">= {target:g}x {label}" if target >= 1 else f">= {target:.2f}x (within {1 / target:g}x)",
@@ -331,6 +339,8 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
         row("hard", "cutmix", "HardMix", "keras CutMix", 1 / 3),
         row("soft", "mixup", "SoftMix (saliency given)", "keras MixUp", 1 / 3),
         row("soft_random", "mixup", "SoftMix (random λ)", "keras MixUp", 1 / 3),
+        row("hard", "hard_plain", "HardMix (XLA, default)", "HardMix(jit_compile=False)", None),
+        row("soft", "soft_plain", "SoftMix (XLA, default)", "SoftMix(jit_compile=False)", None),
     ]
 
 
@@ -523,21 +533,12 @@ def xla_report(size: int = 32, batch: int = 4, only: Sequence[str] | None = None
     saliency = tf.constant(rng.random((batch, size, size), dtype=np.float32))
     batch_dict = {"images": images, "segmentation_masks": class_ids, "superpixels": superpixels}
 
-    def hard_ops(images: tf.Tensor, masks: tf.Tensor, sp: tf.Tensor, partner: tf.Tensor, picked: tf.Tensor):
-        region = mixing.partner_region(sp, partner, picked)
-        return mixing.hard_mix(images, masks, partner, region) + (mixing.mixed_superpixels(sp, partner, region, n),)
-
-    def soft_ops(images, masks, sp, partner, picked, saliency):
-        region = mixing.partner_region(sp, partner, picked)
-        mixed = mixing.mixed_superpixels(sp, partner, region, n)
-        lam = mixing.saliency_coefficients(saliency, partner, mixed, 2 * n)
-        return mixing.soft_mix(images, masks, partner, lam)
-
     checks: list[tuple[str, Callable[[], object], str]] = [
-        ("hard-mix ops, N static, draws given", lambda: tf.function(hard_ops, jit_compile=True)(
-            images, masks, superpixels, partner, picked), "gather + select"),
-        ("soft-mix ops, N static, draws given", lambda: tf.function(soft_ops, jit_compile=True)(
-            images, masks, superpixels, partner, picked, saliency), "gather + unsorted_segment_mean"),
+        ("hard_mix_batch (the layers' default), draws given", lambda: fused.hard_mix_batch(
+            images, masks, superpixels, partner, picked, n), "gather + select; what HardMix runs"),
+        ("soft_mix_batch (the layers' default), draws given", lambda: fused.soft_mix_batch(
+            images, masks, superpixels, partner, picked, n, saliency=saliency),
+         "gather + unsorted_segment_sum; what SoftMix runs"),
         ("static_saliency", lambda: tf.function(static_saliency, jit_compile=True)(images), ""),
         ("segment_mean, N = reduce_max + 1", lambda: tf.function(
             lambda v, sp: segment_mean(v, sp, tf.reduce_max(sp) + 1), jit_compile=True)(saliency, superpixels),

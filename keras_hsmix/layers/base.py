@@ -57,6 +57,7 @@ class BaseMix(keras.layers.Layer):
         n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
         compactness: float = 10.0,
         seed: int | None = None,
+        jit_compile: bool = True,
         **kwargs: Any,
     ) -> None:
         # Never let Keras cast integer masks / superpixel ids or images.
@@ -70,6 +71,7 @@ class BaseMix(keras.layers.Layer):
         self.n_segments = low if low == high else (low, high)
         self.compactness = float(compactness)
         self.seed = seed
+        self.jit_compile = bool(jit_compile)
         self.generator = keras.random.SeedGenerator(seed)
         self.supports_jit = False  # SLIC runs through tf.numpy_function.
         self.built = True  # no weights
@@ -203,6 +205,7 @@ class BaseMix(keras.layers.Layer):
                 "n_segments": self.n_segments,
                 "compactness": self.compactness,
                 "seed": self.seed,
+                "jit_compile": self.jit_compile,
             }
         )
         return config

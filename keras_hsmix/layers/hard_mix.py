@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
-from keras_hsmix.ops import mixing
+from keras_hsmix.ops.fused import hard_mix_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_hsmix")
@@ -25,6 +25,8 @@ class HardMix(BaseMix):
             the batch has no ``"superpixels"`` key.
         compactness: SLIC compactness.
         seed: makes the draws reproducible.
+        jit_compile: run the mixing (superpixels given) as one XLA computation
+            (default; about 2x faster on CPU), or as plain TensorFlow ops.
 
     Inputs and outputs are dicts with ``"images"``, ``"segmentation_masks"`` and
     optionally ``"superpixels"`` and ``"saliency"``; the output has the input's
@@ -42,12 +44,12 @@ class HardMix(BaseMix):
     """
 
     def transform(self, data: dict, transformation: dict) -> dict:
-        partner = transformation["partner"]
-        sp = data[SUPERPIXELS]
-        region = mixing.partner_region(sp, partner, transformation["picked"])
+        mixed = hard_mix_batch(
+            data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
+            transformation["num_segments"], maps=data.get(SALIENCY), jit_compile=self.jit_compile,
+        )
         out = dict(data)
-        out[IMAGES], out[MASKS] = mixing.hard_mix(data[IMAGES], data[MASKS], partner, region)
-        out[SUPERPIXELS] = mixing.mixed_superpixels(sp, partner, region, transformation["num_segments"])
+        out[IMAGES], out[MASKS], out[SUPERPIXELS] = mixed.images, mixed.masks, mixed.superpixels
         if SALIENCY in data:
-            out[SALIENCY] = mixing.paste_maps(data[SALIENCY], partner, region)
+            out[SALIENCY] = mixed.maps
         return out

@@ -30,7 +30,7 @@ class HSMix(BaseMix):
         probabilities: ``(hard, soft, none)`` probabilities; must sum to 1.
         mode: ``"random"`` or ``"concat"``.
         saliency, alpha: as in :class:`SoftMix`.
-        num_classes, n_segments, compactness, seed: as in :class:`HardMix`.
+        num_classes, n_segments, compactness, seed, jit_compile: as in :class:`HardMix`.
 
     With no mixing, images are unchanged and class-id masks are still
     returned one-hot, so every branch has the same output structure.
@@ -55,9 +55,10 @@ class HSMix(BaseMix):
         n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
         compactness: float = 10.0,
         seed: int | None = None,
+        jit_compile: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(p, num_classes, n_segments, compactness, seed, **kwargs)
+        super().__init__(p, num_classes, n_segments, compactness, seed, jit_compile, **kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         probabilities = tuple(float(v) for v in probabilities)
@@ -69,7 +70,8 @@ class HSMix(BaseMix):
             raise ValueError(f"probabilities must sum to 1, got {probabilities} (sum {sum(probabilities)})")
         self.mode = mode
         self.probabilities = probabilities
-        common = dict(p=p, num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)
+        common = dict(p=p, num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
+                      jit_compile=jit_compile)
         self.hard = HardMix(**common, name=f"{self.name}_hard")
         self.soft = SoftMix(saliency=saliency, alpha=alpha, **common, name=f"{self.name}_soft")
         self.saliency = saliency

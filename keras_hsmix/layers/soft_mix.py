@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
 from keras_hsmix.ops import mixing
+from keras_hsmix.ops.fused import soft_mix_batch
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 
@@ -61,7 +62,7 @@ class SoftMix(BaseMix):
         saliency: ``"static"`` (the ``"saliency"`` key when given, else static
             saliency) or ``"random"``.
         alpha: Beta parameter for ``saliency="random"``.
-        num_classes, n_segments, compactness, seed: as in :class:`HardMix`.
+        num_classes, n_segments, compactness, seed, jit_compile: as in :class:`HardMix`.
 
     Example:
         >>> import numpy as np
@@ -81,9 +82,10 @@ class SoftMix(BaseMix):
         n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
         compactness: float = 10.0,
         seed: int | None = None,
+        jit_compile: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(p, num_classes, n_segments, compactness, seed, **kwargs)
+        super().__init__(p, num_classes, n_segments, compactness, seed, jit_compile, **kwargs)
         if saliency not in SALIENCY_MODES:
             raise ValueError(f"saliency must be one of {SALIENCY_MODES}, got {saliency!r}")
         if alpha <= 0:
@@ -100,7 +102,11 @@ class SoftMix(BaseMix):
         return transformation
 
     def coefficients(self, data: dict, transformation: dict) -> tuple[tf.Tensor, tf.Tensor]:
-        """Returns ``(lam [B, H, W], mixed superpixels [B, H, W])`` for a canonical batch."""
+        """Returns ``(lam [B, H, W], mixed superpixels [B, H, W])`` for a canonical batch.
+
+        For inspection (plots, tests): :meth:`transform` computes the same λ inside
+        :func:`keras_hsmix.ops.fused.soft_mix_batch`.
+        """
         partner = transformation["partner"]
         n = transformation["num_segments"]
         sp = data[SUPERPIXELS]
@@ -114,13 +120,18 @@ class SoftMix(BaseMix):
         return lam, mixed_sp
 
     def transform(self, data: dict, transformation: dict) -> dict:
-        partner = transformation["partner"]
-        lam, mixed_sp = self.coefficients(data, transformation)
+        saliency = None
+        if self.saliency != "random":
+            saliency = data[SALIENCY] if SALIENCY in data else _static_saliency_any_size(data[IMAGES])
+        mixed = soft_mix_batch(
+            data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
+            transformation["num_segments"], saliency=saliency, draws=transformation.get("draws"),
+            maps=data.get(SALIENCY), jit_compile=self.jit_compile,
+        )
         out = dict(data)
-        out[IMAGES], out[MASKS] = mixing.soft_mix(data[IMAGES], data[MASKS], partner, lam)
-        out[SUPERPIXELS] = mixed_sp
+        out[IMAGES], out[MASKS], out[SUPERPIXELS] = mixed.images, mixed.masks, mixed.superpixels
         if SALIENCY in data:
-            out[SALIENCY] = mixing.blend_maps(data[SALIENCY], partner, lam)
+            out[SALIENCY] = mixed.maps
         return out
 
     def get_config(self) -> dict:

@@ -28,7 +28,8 @@ def segment_stats(
     """Mean of ``values`` ``[B, H, W]`` and pixel count over each superpixel, both ``[B, num_segments]``.
 
     Empty slots (ids that do not occur in an image) get mean 0 and count 0.
-    Computed with two ``bincount`` passes over the flattened batch.
+    Computed with one ``unsorted_segment_sum`` of ``[value, 1]`` pairs over the
+    flattened batch (a single scatter-add under XLA, where ``bincount`` is slow).
 
     Example:
         >>> import tensorflow as tf
@@ -40,8 +41,9 @@ def segment_stats(
     slots = batch * tf.cast(num_segments, tf.int32)
     ids = tf.reshape(global_ids(superpixels, num_segments), [-1])
     flat = tf.reshape(tf.cast(values, tf.float32), [-1])
-    sums = tf.math.bincount(ids, weights=flat, minlength=slots, maxlength=slots, dtype=tf.float32)
-    counts = tf.math.bincount(ids, minlength=slots, maxlength=slots, dtype=tf.float32)
+    pairs = tf.stack([flat, tf.ones_like(flat)], axis=-1)
+    totals = tf.math.unsorted_segment_sum(pairs, ids, slots)
+    sums, counts = totals[:, 0], totals[:, 1]
     means = tf.math.divide_no_nan(sums, counts)
     return tf.reshape(means, [batch, -1]), tf.reshape(counts, [batch, -1])
 

@@ -68,7 +68,7 @@ def test_timing_helpers():
     assert bench.rss_mib() > 0
 
 
-@pytest.mark.parametrize("name, count", [("mixing", 5), ("slic", 2), ("cache", 1), ("memory", 2)])
+@pytest.mark.parametrize("name, count", [("mixing", 7), ("slic", 2), ("cache", 1), ("memory", 2)])
 def test_benchmark_rows(name, count):
     # "fit" is left to `run.py --quick`: its model.fit calls take ~10 s even tiny.
     rows, xla = bench.run(TINY, only=[name], data_dir=None, xla=False, log=lambda message: None)
@@ -88,11 +88,14 @@ def test_format_table():
     assert table.endswith("| info |")
 
 
+HARD_XLA = "hard_mix_batch (the layers' default), draws given"
+
+
 def test_xla_report_and_main(capsys, monkeypatch):
-    report = bench.xla_report(size=16, batch=2, only=["slic_superpixels", "hard-mix ops, N static, draws given"])
+    report = bench.xla_report(size=16, batch=2, only=["slic_superpixels", HARD_XLA])
     assert dict((w, r) for w, r, _ in report) == {
         "slic_superpixels": "fails",  # tf.numpy_function
-        "hard-mix ops, N static, draws given": "compiles",
+        HARD_XLA: "compiles",
     }
     notes = {w: n for w, _, n in report}
     assert "numpy_function" in notes["slic_superpixels"]
