@@ -76,14 +76,6 @@ def to_inputs_targets(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
     return batch["images"], batch["segmentation_masks"]
 
 
-def _saliency_cacheable(shape: tf.TensorShape) -> bool:
-    """Per-element static saliency needs ``[H, W, C]`` with H, W >= 2 and C in (1, 3)."""
-    if shape.rank != 3:
-        return False
-    height, width, channels = shape
-    return channels in (1, 3) and (height is None or height >= 2) and (width is None or width >= 2)
-
-
 def _add_static_saliency(element: dict) -> dict:
     return {**element, "saliency": static_saliency(element["images"])}
 
@@ -156,7 +148,7 @@ def make_pipeline(
     cache_saliency = (
         bool(cache)
         and getattr(mixer, "saliency", None) == "static"
-        and _saliency_cacheable(dataset.element_spec["images"].shape)
+        and dataset.element_spec["images"].shape.rank == 3
     )
     if cache_saliency:
         dataset = dataset.map(_add_static_saliency, num_parallel_calls=tf.data.AUTOTUNE)

@@ -16,29 +16,6 @@ from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 SALIENCY_MODES = ("static", "random")
 
 
-def _static_saliency_any_size(images: tf.Tensor) -> tf.Tensor:
-    """:func:`static_saliency`, also for images less than 2 pixels high or wide.
-
-    Static saliency needs at least 2x2 pixels; thinner images (1xW, Hx1) are
-    mirrored to 2 pixels, and the map is cropped back to the image size. It
-    takes 1 or 3 channels; other channel counts use their mean as the gray image.
-    An empty batch gives an empty map.
-    """
-    if images.shape[-1] not in (1, 3, None):
-        gray = tf.reduce_mean(tf.cast(images, tf.float32), axis=-1, keepdims=True)
-        images = tf.cast(tf.round(gray), images.dtype) if images.dtype.is_integer else tf.cast(gray, images.dtype)
-    if images.shape[0] == 0:  # an empty batch: tf.pad's mirror modes reject empty dimensions
-        return tf.zeros(tf.shape(images)[:3], tf.float32)
-    height, width = images.shape[1], images.shape[2]
-    if height is not None and width is not None and height >= 2 and width >= 2:
-        return static_saliency(images)
-    shape = tf.shape(images)
-    pad_h = tf.maximum(0, 2 - shape[1])
-    pad_w = tf.maximum(0, 2 - shape[2])
-    padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
-    return static_saliency(padded)[:, : shape[1], : shape[2]]
-
-
 @keras.saving.register_keras_serializable(package="keras_hsmix")
 class SoftMix(BaseMix):
     """Soft superpixel mixing (the "soft" half of HSMix).
@@ -115,14 +92,14 @@ class SoftMix(BaseMix):
         if self.saliency == "random":
             lam = mixing.random_coefficients(transformation["draws"], mixed_sp)
         else:
-            saliency = data[SALIENCY] if SALIENCY in data else _static_saliency_any_size(data[IMAGES])
+            saliency = data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
             lam = mixing.saliency_coefficients(saliency, partner, mixed_sp, 2 * n)
         return lam, mixed_sp
 
     def transform(self, data: dict, transformation: dict) -> dict:
         saliency = None
         if self.saliency != "random":
-            saliency = data[SALIENCY] if SALIENCY in data else _static_saliency_any_size(data[IMAGES])
+            saliency = data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
         mixed = soft_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
             transformation["num_segments"], saliency=saliency, draws=transformation.get("draws"),

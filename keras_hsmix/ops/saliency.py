@@ -199,8 +199,10 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
     OpenCV's map bit for bit on every image tested. Float inputs are therefore
     first quantised to 256 levels (round half up): ``uint8`` input ``x`` and
     float input ``x / 255`` give identical maps. Images are RGB (OpenCV takes
-    BGR), at least 2x2 pixels, with a static channel count. Intermediates have
-    shape ``[B, 6, H, W]`` (one slice per box size).
+    BGR) with a static channel count; any other channel count is averaged to one
+    gray channel, and images thinner than 2 pixels are mirrored to 2 pixels
+    (the map is cropped back). Intermediates have shape ``[B, 6, H, W]`` (one
+    slice per box size).
 
     Differences from OpenCV:
 
@@ -213,8 +215,8 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
       wrap it around; here it saturates at 255. This was never observed.
 
     Args:
-        images: ``[B, H, W, C]`` or ``[H, W, C]`` tensor with ``C`` in ``{1, 3}``
-            (RGB). Float values are expected in ``[0, 1]`` (any float dtype);
+        images: ``[B, H, W, C]`` or ``[H, W, C]`` tensor, RGB for ``C = 3``, gray
+            for ``C = 1``, the channel mean as gray otherwise. Float values are expected in ``[0, 1]`` (any float dtype);
             ``uint8`` / ``uint16`` are scaled by their dtype maximum.
 
     Returns:
@@ -223,7 +225,7 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
         image gives all zeros.
 
     Raises:
-        ValueError: If the rank is not 3 or 4, or ``C`` is not 1 or 3.
+        ValueError: If the rank is not 3 or 4, or ``C`` is not known statically.
         TypeError: If the dtype is not float, ``uint8`` or ``uint16``.
 
     Example:
@@ -242,9 +244,35 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
     rank = images.shape.rank
     if rank not in (3, 4):
         raise ValueError(f"static_saliency: expected [H,W,C] or [B,H,W,C], got shape {images.shape}")
-    if images.shape[-1] not in (1, 3):
-        raise ValueError(f"static_saliency: expected 1 or 3 channels, got shape {images.shape}")
+    if images.shape[-1] is None:
+        raise ValueError(f"static_saliency: the channel count must be known statically, got shape {images.shape}")
     batched = images if rank == 4 else images[None]
-    sal = _static_saliency_batch(batched)
+    sal = _any_size(_to_one_or_three_channels(batched))
     sal = tf.ensure_shape(sal, batched.shape[:3])
     return sal if rank == 4 else sal[0]
+
+
+def _to_one_or_three_channels(images: tf.Tensor) -> tf.Tensor:
+    """RGB and gray pass; any other channel count becomes its channel mean (one gray channel)."""
+    if images.shape[-1] in (1, 3):
+        return images
+    gray = tf.reduce_mean(tf.cast(images, tf.float32), axis=-1, keepdims=True)
+    return tf.cast(tf.round(gray), images.dtype) if images.dtype.is_integer else tf.cast(gray, images.dtype)
+
+
+def _any_size(images: tf.Tensor) -> tf.Tensor:
+    """:func:`_static_saliency_batch` for any height and width, and for an empty batch.
+
+    The filters need at least 2x2 pixels: thinner images (1xW, Hx1) are mirrored
+    to 2 pixels and the map is cropped back.
+    """
+    if images.shape[0] == 0:  # tf.pad's mirror modes reject empty dimensions
+        return tf.zeros(tf.shape(images)[:3], tf.float32)
+    height, width = images.shape[1], images.shape[2]
+    if height is not None and width is not None and height >= 2 and width >= 2:
+        return _static_saliency_batch(images)
+    shape = tf.shape(images)
+    pad_h = tf.maximum(0, 2 - shape[1])
+    pad_w = tf.maximum(0, 2 - shape[2])
+    padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="SYMMETRIC")
+    return _static_saliency_batch(padded)[:, : shape[1], : shape[2]]

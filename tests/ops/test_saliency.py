@@ -137,8 +137,8 @@ def test_constant_image_gives_zeros(channels: int, value: int) -> None:
 
 
 def test_input_validation() -> None:
-    with pytest.raises(ValueError):
-        static_saliency(tf.zeros([8, 8, 2]))
+    with pytest.raises(ValueError, match="channel count"):
+        tf.function(static_saliency, input_signature=[tf.TensorSpec([None, 8, 8, None])]).get_concrete_function()
     with pytest.raises(ValueError):
         static_saliency(tf.zeros([8, 8]))
     with pytest.raises(TypeError):
@@ -192,3 +192,18 @@ def test_inside_tf_data_map() -> None:
     outs = [x.numpy() for x in ragged.map(static_saliency)]
     np.testing.assert_array_equal(outs[0], eager[0])
     np.testing.assert_array_equal(outs[1], static_saliency(images[1, :20, :30]).numpy())
+
+
+def test_other_channel_counts_use_the_channel_mean() -> None:
+    rgb = _structured_images(2, 20, 24, seed=5).astype(np.float32) / 255.0
+    two = np.concatenate([rgb[..., :1], rgb[..., :1]], axis=-1)  # mean of equal channels = that channel
+    np.testing.assert_array_equal(static_saliency(two).numpy(), static_saliency(two[..., :1]).numpy())
+    five = np.repeat(rgb[..., 1:2], 5, axis=-1)
+    np.testing.assert_array_equal(static_saliency(five).numpy(), static_saliency(rgb[..., 1:2]).numpy())
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 9, 3), (2, 7, 1, 1), (0, 8, 8, 3)])
+def test_thin_images_and_empty_batches(shape) -> None:
+    out = static_saliency(tf.random.uniform(shape, seed=1))
+    assert out.shape == shape[:3]
+    assert np.all(np.isfinite(out.numpy())) and (out.numpy().size == 0 or out.numpy().max() <= 1.0)
