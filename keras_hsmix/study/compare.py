@@ -601,7 +601,11 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
         resume = "keras-hsmix compare --quick" + (f" --data {cfg.data_dir}" if cfg.data_dir else "")
     if cfg.data_dir and not cfg.quick:
         lines += [STUDY_NOTES]
-    lines += ["## Command", "", "```bash", cfg.command or resume, "```", "",
+    command = cfg.command if cfg.command and "--report-only" not in cfg.command else ""
+    lines += ["## Command", ""]
+    if command:
+        lines += ["Last command run:", "", "```bash", command, "```", ""]
+    lines += ["Each results group below lists the commands that produced its runs. "
               "Resume or complete the study (finished runs are skipped):", "", "```bash", resume, "```", ""]
 
     for (tag, device), recs in sorted(groups.items()):
@@ -640,7 +644,9 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
     lines += [f"- setting: {json.dumps(setting)}",
               f"- versions: {', '.join(f'{k} {v}' for k, v in vers.items())}",
               f"- seeds: {seeds_all}; runs: {len(recs)}; total wall time of these runs: {wall / 3600:.2f} h "
-              f"(mean {wall / max(1, len(recs)):.0f} s per run)", ""]
+              f"(mean {wall / max(1, len(recs)):.0f} s per run)"]
+    commands = sorted({r.get("command", "") for r in recs} - {""})
+    lines += ["- commands that produced these runs:", ""] + [f"      {c}" for c in commands] + [""]
     by_fraction: dict[float, dict[tuple[str, int], dict]] = {}
     for r in recs:
         by_fraction.setdefault(r["fraction"], {})[(r["method"], r["seed"])] = r
