@@ -122,12 +122,12 @@ STUDY_NOTES = """\
      in the table below, far inside the seed spread) while MixUp on top of flips leads flips in 4 of 5 seeds. The
      best validation epoch of flips and of the mixing runs is mostly in the last quarter of the 200 epochs: the
      runs were still improving, the regime where the issue's own calibration saw no gain from mixing yet.
-  2. *400 epochs* (`glas64px-400ep`, flips vs HSMix (Grad-CAM)+flips, seeds 0-3, same initial weights): the
-     paired gap grows from +0.30 points at 200 epochs to **+1.02 ± 1.25 points** (3 of 4 seeds, t = 1.63), and
-     HSMix has the higher best-validation DSC (0.765 vs 0.749): the direction the issue's calibration predicts
-     (mixing pays once training overfits), but still short of +1.5 and not significant with 4 seeds. The runs
-     still peaked late (best epochs ~360 of 400). MixUp and CutMix were not run at 400 epochs, so the
-     "≥ MixUp" half of the target is unanswered at that budget (at 200 epochs MixUp+flips leads HSMix+flips).
+  2. *400 epochs* (`glas64px-400ep`, flips vs HSMix (Grad-CAM)+flips, seeds 0-4, same initial weights): the
+     paired gap grows from +0.30 points at 200 epochs to **+1.11 ± 1.10 points** (4 of 5 seeds, t = 2.25 against
+     a 5 % critical 2.78), and HSMix has the higher best-validation DSC (0.767 vs 0.751): the direction the issue's
+     calibration predicts (mixing pays once training overfits), still short of +1.5. The runs still peaked late
+     (best epochs ~360 of 400). MixUp+flips at 400 epochs (seeds 0-1 only) trails HSMix+flips by 2.4 points on
+     both seeds, unlike at 200 epochs where it leads; CutMix was not run at 400 epochs.
   3. *Ablations* (seed 0 only, 200 epochs): p = 0.3 / 0.7, `n_segments` ×0.5 / ×2, random Beta(1, 1) λ instead
      of Grad-CAM. None reached a higher best-validation DSC than the default (p = 0.5, ×1, Grad-CAM) on that
      seed; their test DSCs lie within the seed-to-seed spread, so one seed decides nothing about them.
