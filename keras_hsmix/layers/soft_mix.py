@@ -78,6 +78,11 @@ class SoftMix(BaseMix):
             transformation["draws"] = keras.random.beta(shape, self.alpha, self.alpha, seed=seed)
         return transformation
 
+    @staticmethod
+    def _saliency(data: dict) -> tf.Tensor:
+        """The batch's ``"saliency"`` key when given, else static saliency of the images."""
+        return data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
+
     def coefficients(self, data: dict, transformation: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns ``(lam [B, H, W], mixed superpixels [B, H, W])`` for a canonical batch.
 
@@ -92,14 +97,11 @@ class SoftMix(BaseMix):
         if self.saliency == "random":
             lam = mixing.random_coefficients(transformation["draws"], mixed_sp)
         else:
-            saliency = data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
-            lam = mixing.saliency_coefficients(saliency, partner, mixed_sp, 2 * n)
+            lam = mixing.saliency_coefficients(self._saliency(data), partner, mixed_sp, 2 * n)
         return lam, mixed_sp
 
     def transform(self, data: dict, transformation: dict) -> dict:
-        saliency = None
-        if self.saliency != "random":
-            saliency = data[SALIENCY] if SALIENCY in data else static_saliency(data[IMAGES])
+        saliency = None if self.saliency == "random" else self._saliency(data)
         mixed = soft_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
             transformation["num_segments"], saliency=saliency, draws=transformation.get("draws"),
