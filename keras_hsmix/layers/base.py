@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_hsmix.ops.checks import assert_finite
-from keras_hsmix.ops.masks import to_soft_masks
+from keras_hsmix.ops.masks import canonical_masks, one_hot_masks
 from keras_hsmix.ops.segments import num_segments
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, _check_n_segments, slic_superpixels
 
@@ -80,8 +80,10 @@ class BaseMix(keras.layers.Layer):
     def prepare_inputs(self, data: dict) -> dict:
         """Validates a batch and returns it in canonical form.
 
-        Canonical form: images ``[B, H, W, C]`` (dtype kept), masks float32
-        ``[B, H, W, K]``, superpixels int32 ``[B, H, W]`` (computed with SLIC
+        Canonical form: images ``[B, H, W, C]`` (dtype kept), masks int32 class
+        ids ``[B, H, W]`` (when ``num_classes`` is set and the masks hold ids) or
+        float32 ``[B, H, W, K]`` (see :func:`keras_hsmix.ops.masks.canonical_masks`;
+        :meth:`transform` always returns float ``[B, H, W, K]``), superpixels int32 ``[B, H, W]`` (computed with SLIC
         when absent), saliency float32 ``[B, H, W]`` when given.
         """
         if not isinstance(data, dict) or IMAGES not in data or MASKS not in data:
@@ -98,7 +100,7 @@ class BaseMix(keras.layers.Layer):
             raise TypeError(f"{IMAGES}: unsupported dtype {images.dtype.name}")
         if images.dtype.is_floating:
             assert_finite(images, f"{IMAGES}: contains NaN or Inf")
-        masks = to_soft_masks(data[MASKS], self.num_classes)
+        masks = canonical_masks(data[MASKS], self.num_classes)
         masks = self._check_same_size(MASKS, images, masks)
         out[IMAGES] = images
         out[MASKS] = masks
@@ -169,6 +171,10 @@ class BaseMix(keras.layers.Layer):
     def transform(self, data: dict, transformation: dict) -> dict:
         """Applies one drawn transformation to a canonical batch."""
         raise NotImplementedError
+
+    def unmixed(self, data: dict) -> dict:
+        """A canonical batch as the output of a mix that changed nothing: masks float ``[B, H, W, K]``."""
+        return {**data, MASKS: one_hot_masks(data[MASKS], self.num_classes)}
 
     def call(self, data: dict, training: bool = True) -> dict:
         if not training:

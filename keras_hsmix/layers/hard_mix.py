@@ -46,7 +46,8 @@ class HardMix(BaseMix):
     def transform(self, data: dict, transformation: dict) -> dict:
         mixed = hard_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
-            transformation["num_segments"], maps=data.get(SALIENCY), jit_compile=self.jit_compile,
+            transformation["num_segments"], maps=data.get(SALIENCY), num_classes=self.num_classes,
+            jit_compile=self.jit_compile,
         )
         out = dict(data)
         out[IMAGES], out[MASKS], out[SUPERPIXELS] = mixed.images, mixed.masks, mixed.superpixels

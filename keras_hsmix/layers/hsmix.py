@@ -116,7 +116,7 @@ class HSMix(BaseMix):
             return {k: tf.concat([hard[k], mixed[k]], axis=0) for k in hard}
         return tf.switch_case(
             tf.convert_to_tensor(transformation["branch"], tf.int32),
-            [lambda: self.hard.transform(data, transformation), soft, lambda: dict(data)],
+            [lambda: self.hard.transform(data, transformation), soft, lambda: self.unmixed(data)],
         )
 
     def get_config(self) -> dict:

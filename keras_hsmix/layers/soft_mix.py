@@ -105,7 +105,7 @@ class SoftMix(BaseMix):
         mixed = soft_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
             transformation["num_segments"], saliency=saliency, draws=transformation.get("draws"),
-            maps=data.get(SALIENCY), jit_compile=self.jit_compile,
+            maps=data.get(SALIENCY), num_classes=self.num_classes, jit_compile=self.jit_compile,
         )
         out = dict(data)
         out[IMAGES], out[MASKS], out[SUPERPIXELS] = mixed.images, mixed.masks, mixed.superpixels

@@ -54,15 +54,15 @@ def pad_segments(table: tf.Tensor, multiple: int = SEGMENT_BUCKET) -> tf.Tensor:
     return tf.pad(table, paddings)
 
 
-def _hard(images, masks, superpixels, partner, picked, num_segments, maps):
+def _hard(images, masks, superpixels, partner, picked, num_segments, maps, num_classes):
     region = mixing.partner_region(superpixels, partner, picked)
-    out_images, out_masks = mixing.hard_mix(images, masks, partner, region)
+    out_images, out_masks = mixing.hard_mix(images, masks, partner, region, num_classes)
     mixed = mixing.mixed_superpixels(superpixels, partner, region, num_segments)
-    out_maps = None if maps is None else mixing.paste_maps(maps, partner, region)
+    out_maps = None if maps is None else mixing.paste(maps, partner, region)
     return out_images, out_masks, mixed, out_maps
 
 
-def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps):
+def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps, num_classes):
     region = mixing.partner_region(superpixels, partner, picked)
     mixed = mixing.mixed_superpixels(superpixels, partner, region, num_segments)
     if draws is not None:
@@ -70,7 +70,7 @@ def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, d
     else:
         # Slots from the (padded) table width: a compile-time constant under XLA.
         lam = mixing.saliency_coefficients(saliency, partner, mixed, 2 * tf.shape(picked)[1])
-    out_images, out_masks = mixing.soft_mix(images, masks, partner, lam)
+    out_images, out_masks = mixing.soft_mix(images, masks, partner, lam, num_classes)
     out_maps = None if maps is None else mixing.blend_maps(maps, partner, lam)
     return out_images, out_masks, mixed, out_maps
 
@@ -87,15 +87,19 @@ def hard_mix_batch(
     picked: tf.Tensor,
     num_segments: tf.Tensor,
     maps: tf.Tensor | None = None,
+    num_classes: int | None = None,
     jit_compile: bool = True,
 ) -> Mixed:
     """Hard mixing of a canonical batch: the partner's picked superpixels pasted into images, masks and maps.
 
     Args:
-        images: ``[B, H, W, C]``; masks: float ``[B, H, W, K]``; superpixels: int32 ``[B, H, W]``.
+        images: ``[B, H, W, C]``; superpixels: int32 ``[B, H, W]``.
+        masks: float ``[B, H, W, K]``, or int32 class ids ``[B, H, W]`` with ``num_classes``
+            (one-hot encoded inside the kernel); the output masks are float ``[B, H, W, K]``.
         partner: ``[B]`` partner order. picked: bool ``[B, N]`` over the partner's superpixel ids.
         num_segments: ``N`` (int32 scalar), the id slots per image; offsets the partner's ids.
         maps: optional float ``[B, H, W]`` map pasted with the same region.
+        num_classes: the number of classes when ``masks`` holds class ids.
         jit_compile: run as one XLA computation (default) or as plain ops.
 
     Example:
@@ -109,7 +113,7 @@ def hard_mix_batch(
     """
     fn = _hard_xla if jit_compile else _hard
     num_segments = tf.cast(num_segments, tf.int32)
-    return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, maps))
+    return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, maps, num_classes))
 
 
 def soft_mix_batch(
@@ -122,6 +126,7 @@ def soft_mix_batch(
     saliency: tf.Tensor | None = None,
     draws: tf.Tensor | None = None,
     maps: tf.Tensor | None = None,
+    num_classes: int | None = None,
     jit_compile: bool = True,
 ) -> Mixed:
     """Soft mixing of a canonical batch: ``(1-λ)·A + λ·B`` with λ constant on each mixed superpixel.
@@ -145,4 +150,5 @@ def soft_mix_batch(
     num_segments = tf.cast(num_segments, tf.int32)
     if draws is not None:
         draws = pad_segments(tf.cast(draws, tf.float32), 2 * SEGMENT_BUCKET)
-    return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, saliency, draws, maps))
+    return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, saliency, draws, maps,
+                     num_classes))

@@ -1,4 +1,11 @@
-"""Segmentation masks: validation and conversion to float one-hot maps."""
+"""Segmentation masks: validation, canonical form and conversion to float one-hot maps.
+
+The mixing layers keep class-id masks as int32 ids ``[B, H, W]`` until the
+mixing kernel, which pastes or blends them and writes the one-hot output in
+the same pass (:func:`canonical_masks`); probability masks stay float
+``[B, H, W, K]``. :func:`one_hot_masks` turns either form into float
+``[B, H, W, K]``, and :func:`to_soft_masks` does both steps.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +18,51 @@ SUM_TOLERANCE = 1e-3
 def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
     """Returns float32 masks ``[B, H, W, K]`` ready to be mixed.
 
-    Two explicit label modes:
-
-    * ``num_classes=K``: masks hold class ids, ``[B, H, W]`` or ``[B, H, W, 1]``,
-      integer (or integer-valued float, as ``tf.data`` may cast them). They become
-      one-hot ``[B, H, W, K]``. A mask that already has ``K > 1`` channels is taken
-      as one-hot / probabilities. Ids outside ``[0, K)`` raise an error.
-    * ``num_classes=None``: masks are float probability maps ``[B, H, W, K]``
-      (one-hot, or a single binary probability channel), mixed as given.
+    Validates like :func:`canonical_masks`, then one-hot encodes class ids.
 
     Example:
         >>> import tensorflow as tf
         >>> to_soft_masks(tf.constant([[[0, 2]]]), num_classes=3).numpy()[0, 0]
         array([[1., 0., 0.],
                [0., 0., 1.]], dtype=float32)
+    """
+    return one_hot_masks(canonical_masks(masks, num_classes), num_classes)
+
+
+def one_hot_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
+    """Float ``[B, H, W, K]`` from canonical masks: int32 ids are one-hot encoded, float masks kept.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> one_hot_masks(tf.constant([[[1]]]), 2).numpy()[0, 0, 0]
+        array([0., 1.], dtype=float32)
+    """
+    if masks.dtype.is_integer:
+        if num_classes is None:
+            raise ValueError("one_hot_masks: class-id masks need num_classes")
+        return tf.one_hot(masks, num_classes, dtype=tf.float32)
+    return masks
+
+
+def canonical_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
+    """Validates masks and returns them in canonical form: int32 class ids or float probabilities.
+
+    Two explicit label modes:
+
+    * ``num_classes=K``: masks hold class ids, ``[B, H, W]`` or ``[B, H, W, 1]``,
+      integer (or integer-valued float, as ``tf.data`` may cast them). They come
+      back as int32 ids ``[B, H, W]`` (one-hot encoding is left to the mixing
+      kernel or :func:`one_hot_masks`). A mask that already has ``K > 1``
+      channels is taken as one-hot / probabilities and comes back float32
+      ``[B, H, W, K]``. Ids outside ``[0, K)`` raise an error.
+    * ``num_classes=None``: masks are float probability maps ``[B, H, W, K]``
+      (one-hot, or a single binary probability channel), checked and returned
+      as float32.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> canonical_masks(tf.constant([[[0, 2]]], tf.int64), num_classes=3).numpy()
+        array([[[0, 2]]], dtype=int32)
     """
     masks = tf.convert_to_tensor(masks)
     rank = masks.shape.rank
@@ -61,7 +99,7 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if rank == 4 and masks.shape[-1] == num_classes and num_classes > 1:
         # Already one-hot / probabilities (integer one-hot too): checked like float masks.
-        return to_soft_masks(tf.cast(masks, tf.float32), None)
+        return canonical_masks(tf.cast(masks, tf.float32), None)
     if num_classes == 1 and masks.dtype.is_floating and (rank == 3 or (rank == 4 and masks.shape[-1] == 1)):
         return _single_class(masks)
     if rank == 4:
@@ -90,7 +128,7 @@ def to_soft_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
         tf.constant(num_classes, tf.int32),
         message=f"segmentation_masks: class id >= num_classes ({num_classes})",
     )
-    return tf.one_hot(ids, num_classes, dtype=tf.float32)
+    return ids
 
 
 def _single_class(masks: tf.Tensor) -> tf.Tensor:

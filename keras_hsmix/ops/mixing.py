@@ -8,13 +8,15 @@ always transformed by the same parameters.
 Shapes: ``images [B, H, W, C]``, ``masks [B, H, W, K]`` (float), ``superpixels
 [B, H, W]`` (int32), ``partner [B]`` (int32, sample ``i`` is mixed with sample
 ``partner[i]``), ``picked [B, N]`` (bool, over the superpixel ids of the
-partner).
+partner). Masks may also be int32 class ids ``[B, H, W]`` with ``num_classes``
+given; the mixed masks are float ``[B, H, W, K]`` in both cases.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_hsmix.ops.masks import one_hot_masks
 from keras_hsmix.ops.segments import gather_segments, segment_stats
 
 EPSILON = 1e-6
@@ -57,36 +59,29 @@ def _blend(a: tf.Tensor, b: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
     return tf.cast(out, dtype)
 
 
-def source_pixels(partner: tf.Tensor, region: tf.Tensor) -> tf.Tensor:
-    """Flat index ``[B, H, W]`` of the pixel each output pixel is taken from.
+def paste(values: tf.Tensor, partner: tf.Tensor, region: tf.Tensor) -> tf.Tensor:
+    """The partner's values inside ``region`` ``[B, H, W]``, the sample's own elsewhere.
 
-    Pixel ``(b, y, x)`` comes from ``(partner[b], y, x)`` inside ``region`` and
-    from itself elsewhere; the index is ``source_image * H * W + y * W + x``.
+    ``values`` is ``[B, H, W]`` or ``[B, H, W, C]`` (all channels of a pixel move
+    together). A select, so values are copied and never invented.
     """
-    shape = tf.shape(region)
-    batch, height, width = shape[0], shape[1], shape[2]
-    pixels = height * width
-    own = tf.reshape(tf.range(batch), [-1, 1, 1])
-    source = tf.where(region, tf.reshape(tf.cast(partner, tf.int32), [-1, 1, 1]), own)
-    return source * pixels + tf.reshape(tf.range(pixels), [1, height, width])
-
-
-def _take_pixels(values: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-    """Gathers whole pixels (all channels) of ``values [B, H, W, C]`` at a flat ``index``."""
-    channels = tf.shape(values)[-1]
-    out = tf.gather(tf.reshape(values, tf.stack([-1, channels])), index)
-    out.set_shape(values.shape)
-    return out
+    select = region if values.shape.rank == 3 else region[..., tf.newaxis]
+    return tf.where(select, tf.gather(values, partner), values)
 
 
 def hard_mix(
-    images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, region: tf.Tensor
+    images: tf.Tensor,
+    masks: tf.Tensor,
+    partner: tf.Tensor,
+    region: tf.Tensor,
+    num_classes: int | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Pastes the partner's pixels into ``region`` of images and masks alike.
 
-    Every output pixel is copied, all channels together, from A or from the
-    partner (one gather per tensor, with the same index for image and mask),
-    so no value is ever invented.
+    ``masks`` is float ``[B, H, W, K]`` or, with ``num_classes``, int class ids
+    ``[B, H, W]`` (see :func:`keras_hsmix.ops.masks.canonical_masks`); the mixed
+    masks come back float ``[B, H, W, K]`` either way. Ids are pasted before they
+    are one-hot encoded, which under XLA is one pass over the output.
 
     Example:
         >>> import tensorflow as tf
@@ -97,8 +92,8 @@ def hard_mix(
         array([[2., 1.],
                [1., 1.]], dtype=float32)
     """
-    index = source_pixels(partner, region)
-    return _take_pixels(images, index), _take_pixels(masks, index)
+    mixed_masks = paste(masks, partner, region)
+    return paste(images, partner, region), one_hot_masks(mixed_masks, num_classes)
 
 
 def saliency_coefficients(
@@ -145,13 +140,18 @@ def random_coefficients(draws: tf.Tensor, superpixels: tf.Tensor) -> tf.Tensor:
 
 
 def soft_mix(
-    images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor
+    images: tf.Tensor,
+    masks: tf.Tensor,
+    partner: tf.Tensor,
+    lam: tf.Tensor,
+    num_classes: int | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """``(1 - λ)·A + λ·B`` for images and masks with the same per-pixel λ ``[B, H, W]``.
 
-    Masks must be float (one-hot or probabilities); one-hot inputs give soft
-    labels that sum to 1 at every pixel. Integer images are rounded back to
-    their dtype.
+    Masks are float (one-hot or probabilities) or, with ``num_classes``, int
+    class ids ``[B, H, W]`` (one-hot encoded in the same pass under XLA); one-hot
+    inputs give soft labels that sum to 1 at every pixel. Integer images are
+    rounded back to their dtype.
 
     Example:
         >>> import tensorflow as tf
@@ -162,8 +162,9 @@ def soft_mix(
     """
     weight = lam[..., tf.newaxis]
     mixed_images = _blend(images, tf.gather(images, partner), weight)
-    mixed_masks = _blend(masks, tf.gather(masks, partner), weight)
-    return mixed_images, mixed_masks
+    masks_a = one_hot_masks(masks, num_classes)
+    masks_b = one_hot_masks(tf.gather(masks, partner), num_classes)
+    return mixed_images, _blend(masks_a, masks_b, weight)
 
 
 def blend_maps(maps: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor) -> tf.Tensor:
@@ -171,6 +172,3 @@ def blend_maps(maps: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor) -> tf.Tensor
     return _blend(maps, tf.gather(maps, partner), lam)
 
 
-def paste_maps(maps: tf.Tensor, partner: tf.Tensor, region: tf.Tensor) -> tf.Tensor:
-    """Hard-mixes a per-pixel map ``[B, H, W]`` (e.g. saliency) with the same region."""
-    return tf.where(region, tf.gather(maps, partner), maps)

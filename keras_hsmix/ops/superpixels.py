@@ -68,7 +68,7 @@ def slic_numpy(
     Example:
         >>> import numpy as np
         >>> labels = slic_numpy(np.random.rand(32, 32, 3), n_segments=16)
-        >>> labels.shape, labels.min()
+        >>> labels.shape, int(labels.min())
         ((32, 32), 0)
     """
     if image.ndim != 3 or image.shape[-1] not in (1, 3):

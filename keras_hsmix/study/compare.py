@@ -319,7 +319,7 @@ def corrupt(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> corrupt(np.full((1, 8, 8, 3), 0.5, np.float32), "low_contrast").max()
+        >>> float(corrupt(np.full((1, 8, 8, 3), 0.5, np.float32), "low_contrast").max())
         0.5
     """
     from scipy import ndimage

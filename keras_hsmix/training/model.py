@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
-from keras_hsmix.ops.masks import to_soft_masks
+from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 from keras_hsmix.training.gradcam import GradCAM
 
@@ -133,7 +133,7 @@ class HSMixModel(keras.Model):
         return {IMAGES: x, MASKS: y}, sample_weight
 
     def _saliency(self, batch: dict) -> tf.Tensor:
-        target = batch[MASKS] if self.gradcam_target == "masks" else None
+        target = one_hot_masks(batch[MASKS], self.mixer.num_classes) if self.gradcam_target == "masks" else None
         return self.gradcam(batch[IMAGES], target)
 
     def augment(self, batch: dict) -> tuple[tf.Tensor, tf.Tensor]:

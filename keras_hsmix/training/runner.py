@@ -154,7 +154,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     the epoch in progress), ``results.json`` and ``saved_model/``.
 
     Example:
-        >>> results = train(TrainConfig(out="/tmp/hsmix_run", size=32, epochs=1, num_images=8,
+        >>> import tempfile
+        >>> results = train(TrainConfig(out=tempfile.mkdtemp() + "/run", size=32, epochs=1, num_images=8,
         ...                             base_filters=4, depth=2, n_segments=(20, 30)), verbose=0)
         >>> sorted(results["validation"])
         ['dice', 'hd95', 'jaccard']

@@ -28,7 +28,7 @@ def test_hard_mix_batch_matches_the_ops(jit):
     np.testing.assert_array_equal(out.images.numpy(), want_images.numpy())
     np.testing.assert_array_equal(out.masks.numpy(), want_masks.numpy())
     np.testing.assert_array_equal(out.superpixels.numpy(), mixing.mixed_superpixels(sp, partner, region, 7).numpy())
-    np.testing.assert_array_equal(out.maps.numpy(), mixing.paste_maps(saliency, partner, region).numpy())
+    np.testing.assert_array_equal(out.maps.numpy(), mixing.paste(saliency, partner, region).numpy())
 
 
 @pytest.mark.parametrize("jit", [True, False])
@@ -82,3 +82,34 @@ def test_graph_mode_traces_once_for_varying_segment_counts():
         step(images, masks, sp, partner, picked)
     # one outer trace per picked width (static in eager inputs), the padded kernel at most twice
     assert fused._hard_xla.experimental_get_tracing_count() - before <= 2
+
+
+@pytest.mark.parametrize("jit", [True, False])
+def test_class_id_masks_mix_like_one_hot_masks(jit):
+    """Canonical class ids (one-hot encoded inside the kernel) give the one-hot path's masks."""
+    rng = np.random.default_rng(3)
+    ids = tf.constant(rng.integers(0, 3, (4, 12, 12)), tf.int32)
+    images, _, sp, partner, picked, saliency = _batch(3)
+    one_hot = to_soft_masks(ids, 3)
+    hard_ids = fused.hard_mix_batch(images, ids, sp, partner, picked, 7, num_classes=3, jit_compile=jit)
+    hard_hot = fused.hard_mix_batch(images, one_hot, sp, partner, picked, 7, jit_compile=jit)
+    np.testing.assert_array_equal(hard_ids.masks.numpy(), hard_hot.masks.numpy())
+    np.testing.assert_array_equal(hard_ids.images.numpy(), hard_hot.images.numpy())
+    # Independent check: inside the region the partner's class ids, elsewhere the sample's own.
+    region = mixing.partner_region(sp, partner, picked).numpy()
+    want = np.where(region, ids.numpy()[partner.numpy()], ids.numpy())
+    np.testing.assert_array_equal(hard_ids.masks.numpy().argmax(-1), want)
+    assert hard_ids.masks.dtype == tf.float32 and hard_ids.masks.shape == (4, 12, 12, 3)
+
+    soft_ids = fused.soft_mix_batch(images, ids, sp, partner, picked, 7, saliency=saliency, num_classes=3,
+                                    jit_compile=jit)
+    soft_hot = fused.soft_mix_batch(images, one_hot, sp, partner, picked, 7, saliency=saliency, jit_compile=jit)
+    np.testing.assert_allclose(soft_ids.masks.numpy(), soft_hot.masks.numpy(), atol=1e-6)
+    np.testing.assert_allclose(soft_ids.masks.numpy().sum(-1), 1.0, atol=1e-5)
+
+
+def test_class_id_masks_need_num_classes():
+    images, _, sp, partner, picked, _ = _batch(4)
+    ids = tf.zeros((4, 12, 12), tf.int32)
+    with pytest.raises(ValueError, match="need num_classes"):
+        fused.hard_mix_batch(images, ids, sp, partner, picked, 7, jit_compile=False)

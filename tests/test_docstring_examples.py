@@ -1,0 +1,26 @@
+"""Every docstring example of the package runs and prints what it says (``doctest``)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import keras_hsmix
+
+# ``cli.__main__`` runs the command line when imported.
+SKIP = {"keras_hsmix.cli.__main__"}
+
+
+def _modules() -> list[str]:
+    names = [m.name for m in pkgutil.walk_packages(keras_hsmix.__path__, "keras_hsmix.")]
+    return sorted(n for n in names if n not in SKIP)
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed"
