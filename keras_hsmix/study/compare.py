@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shlex
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -507,6 +508,9 @@ def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
               deadline: float | None = None, report: bool = True, log: Any = print) -> dict[str, Any]:
     """Runs (or resumes) a study: trains each planned run whose JSON is missing, then writes the report.
 
+    Several processes may run the same study side by side (for example two with ``--threads 1`` on a
+    2-core machine): each run is claimed by one of them (:func:`claim_run`) and skipped by the others.
+
     Args:
         cfg: the study settings.
         verbose: Keras ``fit`` verbosity.
@@ -530,9 +534,16 @@ def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
             summary["remaining"] = [r.run_id(cfg) for r in todo[i:]]
             break
         run_id = spec.run_id(cfg)
-        log(f"[{i + 1}/{len(todo)}] {run_id} ...")
-        record = train_run(spec, cfg, data, verbose=verbose)
-        _write_json(results_dir / f"{run_id}.json", record)
+        claim = results_dir / f"{run_id}.claim"
+        if (results_dir / f"{run_id}.json").exists() or not claim_run(claim):
+            log(f"[{i + 1}/{len(todo)}] {run_id}: finished or in progress in another process, skipped")
+            continue
+        try:
+            log(f"[{i + 1}/{len(todo)}] {run_id} ...")
+            record = train_run(spec, cfg, data, verbose=verbose)
+            _write_json(results_dir / f"{run_id}.json", record)
+        finally:
+            claim.unlink(missing_ok=True)
         summary["trained"].append(run_id)
         log(f"    test DSC {record['test']['dice']:.4f}  best val DSC {record['best_val_dice']:.4f} "
             f"(epoch {record['best_epoch']})  {record['wall_seconds']:.0f} s")
@@ -541,6 +552,47 @@ def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
     if report and not summary["trained"]:
         write_report(cfg)
     return summary
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim_run(path: Path) -> bool:
+    """Atomically claims one run for this process, so that several study processes can share a plan.
+
+    The claim file holds ``host pid``; it is created with ``O_EXCL`` and removed when the run ends.
+    A claim left by a process of this host that no longer exists (the study was killed) is taken
+    over, so a resumed study never waits for a dead run. Claims of other hosts are respected.
+
+    Example:
+        >>> import tempfile
+        >>> claim = Path(tempfile.mkdtemp()) / "run.claim"
+        >>> claim_run(claim), claim_run(claim)
+        (True, False)
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            host, pid = path.read_text().split()
+            stale = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)) and int(pid) != os.getpid()
+        except (OSError, ValueError):
+            return False  # being written or removed right now: another process has it
+        if not stale:
+            return False
+        path.unlink(missing_ok=True)
+        return claim_run(path)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{socket.gethostname()} {os.getpid()}")
+    return True
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -615,7 +667,8 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
     if command:
         lines += ["Last command run:", "", "```bash", command, "```", ""]
     lines += ["Each results group below lists the commands that produced its runs. "
-              "Resume or complete the study (finished runs are skipped):", "", "```bash", resume, "```", ""]
+              "Resume or complete the study (finished runs are skipped; several processes may run it side by side, "
+              "each run is claimed by one):", "", "```bash", resume, "```", ""]
 
     for (tag, device), recs in sorted(groups.items()):
         lines += _group_section(tag, device, recs, docs, first=(tag, device) == sorted(groups)[0])

@@ -86,6 +86,33 @@ def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> No
     assert again["trained"] == [] and sorted(again["skipped"]) == sorted(summary["trained"])
 
 
+def test_runs_claimed_by_a_live_process_are_left_to_it_and_dead_claims_taken_over(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
+                                   docs_dir=str(tmp_path / "docs"), methods=("none", "flips"), epochs=1)
+    none_id, flips_id = (r.run_id(cfg) for r in plan_runs(cfg))
+    results = tmp_path / "results"
+    results.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        (results / f"{none_id}.claim").write_text(f"{socket.gethostname()} {sleeper.pid}")  # another live study
+        (results / f"{flips_id}.claim").write_text(f"{socket.gethostname()} {dead.pid}")  # a killed study
+        summary = run_study(cfg, log=lambda _: None, report=False)
+    finally:
+        sleeper.kill()
+    assert summary["trained"] == [flips_id]
+    assert not (results / f"{none_id}.json").exists() and (results / f"{none_id}.claim").exists()
+    assert not (results / f"{flips_id}.claim").exists()  # released after the run
+    assert compare.claim_run(results / "x.claim") and not compare.claim_run(results / "x.claim")
+    assert os.path.exists(results / "x.claim")
+
+
 def test_cli_registers_compare_and_lists_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from keras_hsmix.cli import main
 
