@@ -56,6 +56,7 @@ from keras_hsmix.ops import fused, mixing  # noqa: E402
 from keras_hsmix.ops.saliency import static_saliency  # noqa: E402
 from keras_hsmix.ops.segments import segment_mean  # noqa: E402
 from keras_hsmix.ops.superpixels import slic_superpixels  # noqa: E402
+from keras_hsmix.ops.tf_slic import tf_slic  # noqa: E402
 
 EPSILON = mixing.EPSILON
 
@@ -618,8 +619,89 @@ def format_xla(report: Sequence[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------- 6. SLIC in TensorFlow (stretch)
+def boundary_recall(superpixels: np.ndarray, masks: np.ndarray, tolerance: int = 2) -> float:
+    """Fraction of ground-truth boundary pixels with a superpixel boundary within ``tolerance`` pixels.
+
+    Example:
+        >>> gt = np.zeros((1, 4, 4), int); gt[:, :, 2:] = 1
+        >>> boundary_recall(gt, gt)
+        1.0
+    """
+    from scipy import ndimage
+    from skimage.segmentation import find_boundaries
+
+    hits = total = 0
+    for sp, gt in zip(superpixels, masks.reshape(superpixels.shape)):
+        truth = find_boundaries(gt)
+        found = find_boundaries(sp)
+        if tolerance:
+            found = ndimage.binary_dilation(found, iterations=tolerance)
+        hits += int((truth & found).sum())
+        total += int(truth.sum())
+    return hits / max(total, 1)
+
+
+def _regions(superpixels: np.ndarray) -> float:
+    """Mean number of connected regions per label map (a fragmented superpixel counts once per piece)."""
+    from skimage.measure import label
+
+    return float(np.mean([label(sp + 1, connectivity=1).max() for sp in superpixels]))
+
+
+def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
+    """The stretch goal: :func:`keras_hsmix.ops.tf_slic.tf_slic` (XLA) vs scikit-image SLIC, speed and quality."""
+    images = tf.constant(arrays["images"][: s.slic_images], tf.float32)
+    masks = arrays["segmentation_masks"][: s.slic_images]
+    count = int(images.shape[0])
+    run_tf = tf.function(lambda x: tf_slic(x, s.slic_segments), jit_compile=True)
+    run_sk = lambda x: slic_superpixels(x, s.slic_segments, seed=0)  # noqa: E731
+    t = interleaved({"tf": lambda: _materialise(run_tf(images)), "sk": lambda: _materialise(run_sk(images))},
+                    s.slic_rounds)
+    ours, theirs = run_tf(images).numpy(), run_sk(images).numpy()
+    recall_tf, recall_sk = 100 * boundary_recall(ours, masks), 100 * boundary_recall(theirs, masks)
+    section = f"6. TF SLIC {count} imgs {s.slic_size}px"
+    speed = median_ratio(t["sk"], t["tf"])
+    density = [100 * float(np.mean([find_boundaries_fraction(sp) for sp in x])) for x in (ours, theirs)]
+    # scikit-image merges fragments (connectivity enforcement), so at the same n_segments it returns far
+    # fewer regions, and recall grows with the number of regions: compare recall at a matched count too.
+    regions_tf = _regions(ours)
+    trials = {}
+    for factor in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
+        n = int(round(s.slic_segments * factor))
+        labels = slic_superpixels(images, n, seed=0).numpy()
+        trials[n] = (_regions(labels), labels)
+    matched_n = min(trials, key=lambda n: abs(trials[n][0] - regions_tf))
+    regions_sk, matched = trials[matched_n]
+    recall_matched = 100 * boundary_recall(matched, masks)
+    return [
+        Row(section, "tf_slic (XLA, 1 call)", "skimage SLIC (1 call)", count / statistics.median(t["tf"]),
+            count / statistics.median(t["sk"]), "img/s", speed, ">= 1x (to be the default)", speed >= 1),
+        Row(section, f"tf_slic boundary recall (n={s.slic_segments})",
+            f"skimage, same region count (n={matched_n})", recall_tf, recall_matched, "%",
+            recall_tf / max(recall_matched, 1e-9), ">= skimage - 2 points", recall_tf >= recall_matched - 2),
+        Row(section, f"tf_slic regions/image (n={s.slic_segments})", f"skimage regions/image (n={matched_n})",
+            regions_tf, regions_sk, "regions", regions_tf / max(regions_sk, 1e-9), "(info)", None),
+        Row(section, f"tf_slic boundary recall (n={s.slic_segments})",
+            f"skimage boundary recall (n={s.slic_segments})", recall_tf, recall_sk, "%",
+            recall_tf / max(recall_sk, 1e-9), "(info)", None),
+        Row(section, f"tf_slic regions/image (n={s.slic_segments})",
+            f"skimage regions/image (n={s.slic_segments})", regions_tf, _regions(theirs), "regions",
+            regions_tf / max(_regions(theirs), 1e-9), "(info)", None),
+        Row(section, "tf_slic boundary pixels", "skimage boundary pixels", density[0], density[1], "%",
+            density[0] / max(density[1], 1e-9), "(info)", None),
+    ]
+
+
+def find_boundaries_fraction(superpixels: np.ndarray) -> float:
+    """Fraction of the pixels of one label map that lie on a superpixel boundary."""
+    from skimage.segmentation import find_boundaries
+
+    return float(find_boundaries(superpixels).mean())
+
+
 BENCHMARKS = {"mixing": bench_mixing, "slic": bench_slic_scaling, "cache": bench_cache, "fit": bench_fit,
-              "memory": bench_memory}
+              "memory": bench_memory, "tf_slic": bench_tf_slic}
 
 
 def run(settings: Settings, only: Sequence[str] | None = None, data_dir: Path | None = None,
@@ -634,7 +716,7 @@ def run(settings: Settings, only: Sequence[str] | None = None, data_dir: Path | 
     names = list(only) if only else list(BENCHMARKS)
     sizes = {"mixing": (settings.mix_batch, settings.mix_size), "slic": (settings.slic_images, settings.slic_size),
              "cache": (settings.cache_images, settings.cache_size), "fit": (settings.fit_images, settings.fit_size),
-             "memory": (16, settings.memory_size)}
+             "memory": (16, settings.memory_size), "tf_slic": (settings.slic_images, settings.slic_size)}
     loaded: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     rows: list[Row] = []
     for name in names:

@@ -68,7 +68,7 @@ def test_timing_helpers():
     assert bench.rss_mib() > 0
 
 
-@pytest.mark.parametrize("name, count", [("mixing", 8), ("slic", 2), ("cache", 1), ("memory", 2)])
+@pytest.mark.parametrize("name, count", [("mixing", 8), ("slic", 2), ("cache", 1), ("memory", 2), ("tf_slic", 6)])
 def test_benchmark_rows(name, count):
     # "fit" is left to `run.py --quick`: its model.fit calls take ~10 s even tiny.
     rows, xla = bench.run(TINY, only=[name], data_dir=None, xla=False, log=lambda message: None)
