@@ -18,7 +18,12 @@ Lines:
    cache against the same with ``cache=False``;
 4. end to end: ``model.fit`` steps/s, HSMix pipeline against the same model
    and pipeline with ``mixer=None``;
-5. memory: RSS growth over pipeline steps after warm-up.
+5. memory: RSS growth over pipeline steps after warm-up;
+6. the stretch: :func:`keras_hsmix.ops.tf_slic.tf_slic` (SLIC as TensorFlow
+   graph ops, under XLA) against scikit-image SLIC, speed and boundary recall
+   on the GlaS masks (at the same ``n_segments`` and at a matched region count).
+
+Timings wait for each result without copying it (``memoryview``).
 
 Plus a short XLA report (which mixing pieces compile with ``jit_compile=True``).
 
