@@ -80,11 +80,12 @@ class BaseMix(keras.layers.Layer):
     def prepare_inputs(self, data: dict) -> dict:
         """Validates a batch and returns it in canonical form.
 
-        Canonical form: images ``[B, H, W, C]`` (dtype kept), masks int32 class
-        ids ``[B, H, W]`` (when ``num_classes`` is set and the masks hold ids) or
+        Canonical form: images ``[B, H, W, C]`` (dtype kept); masks int32 class
+        ids ``[B, H, W]`` when ``num_classes`` is set and the masks hold ids, else
         float32 ``[B, H, W, K]`` (see :func:`keras_hsmix.ops.masks.canonical_masks`;
-        :meth:`transform` always returns float ``[B, H, W, K]``), superpixels int32 ``[B, H, W]`` (computed with SLIC
-        when absent), saliency float32 ``[B, H, W]`` when given.
+        :meth:`transform` always returns float ``[B, H, W, K]``); superpixels int32
+        ``[B, H, W]`` (computed with SLIC when absent); saliency float32
+        ``[B, H, W]`` when given.
         """
         if not isinstance(data, dict) or IMAGES not in data or MASKS not in data:
             keys = sorted(data) if isinstance(data, dict) else type(data).__name__
