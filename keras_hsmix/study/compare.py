@@ -134,7 +134,10 @@ STUDY_NOTES = """\
      flips is **+1.22 ± 0.66 points, 5 of 5 seeds, t = 4.13** (significant at 5 %), still 0.3 points short of
      +1.5. HSMix's best validation DSC is 0.779 vs 0.750 for flips, and its best epoch is 579 ± 12 of 600 (flips:
      507 ± 49): the mixed runs are still improving at the end while flips has peaked, so a longer budget (or a
-     decaying learning rate, as the authors' 420-epoch schedule has) is the next thing to try.
+     decaying learning rate, as the authors' 420-epoch schedule has) is the next thing to try. A first look at
+     *800 epochs* (`glas64px-800ep`, seeds 0-1 only, end of session 3): +2.13 and +1.81 points (flips 0.727 /
+     0.742, HSMix+flips 0.748 / 0.760), above +1.5 on both seeds; two seeds decide nothing (critical t 12.7),
+     seeds 2-4 are the next runs (same command with `--epochs 800 --seeds-25 5`).
   4. *Ablations* (seed 0 only, 200 epochs): p = 0.3 / 0.7, `n_segments` ×0.5 / ×2, random Beta(1, 1) λ instead
      of Grad-CAM. None reached a higher best-validation DSC than the default (p = 0.5, ×1, Grad-CAM) on that
      seed; their test DSCs lie within the seed-to-seed spread, so one seed decides nothing about them.
