@@ -203,7 +203,8 @@ def load_arrays(count: int, size: int, data_dir: Path | None = None) -> tuple[di
         source = f"synthetic (no GlaS), {count} images at {size}x{size}"
     elements = list(ds.as_numpy_iterator())
     arrays = {k: np.stack([e[k] for e in elements]) for k in ("images", "segmentation_masks")}
-    arrays["segmentation_masks"] = arrays["segmentation_masks"].astype(np.int32).reshape(arrays["images"].shape[:3] + (1,))
+    masks = arrays["segmentation_masks"].astype(np.int32)
+    arrays["segmentation_masks"] = masks.reshape(arrays["images"].shape[:3] + (1,))
     return arrays, source
 
 
@@ -670,7 +671,7 @@ def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
     density = [100 * float(np.mean([find_boundaries_fraction(sp) for sp in x])) for x in (ours, theirs)]
     # scikit-image merges fragments (connectivity enforcement), so at the same n_segments it returns far
     # fewer regions, and recall grows with the number of regions: compare recall at a matched count too.
-    regions_tf = _regions(ours)
+    regions_tf, regions_theirs = _regions(ours), _regions(theirs)
     trials = {}
     for factor in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
         n = int(round(s.slic_segments * factor))
@@ -691,8 +692,8 @@ def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
             f"skimage boundary recall (n={s.slic_segments})", recall_tf, recall_sk, "%",
             recall_tf / max(recall_sk, 1e-9), "(info)", None),
         Row(section, f"tf_slic regions/image (n={s.slic_segments})",
-            f"skimage regions/image (n={s.slic_segments})", regions_tf, _regions(theirs), "regions",
-            regions_tf / max(_regions(theirs), 1e-9), "(info)", None),
+            f"skimage regions/image (n={s.slic_segments})", regions_tf, regions_theirs, "regions",
+            regions_tf / max(regions_theirs, 1e-9), "(info)", None),
         Row(section, "tf_slic boundary pixels", "skimage boundary pixels", density[0], density[1], "%",
             density[0] / max(density[1], 1e-9), "(info)", None),
     ]

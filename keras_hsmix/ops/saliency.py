@@ -216,8 +216,9 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
 
     Args:
         images: ``[B, H, W, C]`` or ``[H, W, C]`` tensor, RGB for ``C = 3``, gray
-            for ``C = 1``, the channel mean as gray otherwise. Float values are expected in ``[0, 1]`` (any float dtype);
-            ``uint8`` / ``uint16`` are scaled by their dtype maximum.
+            for ``C = 1``, the channel mean as gray otherwise. Float values are
+            expected in ``[0, 1]`` (any float dtype); ``uint8`` / ``uint16`` are
+            scaled by their dtype maximum.
 
     Returns:
         ``float32`` tensor of shape ``[B, H, W]`` (or ``[H, W]`` for a single

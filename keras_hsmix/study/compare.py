@@ -732,7 +732,8 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
         n_train = next(iter(table.values()))["n_train"]
         lines += [f"### {fraction:.0%} of the training pool ({n_train} training images)", "",
                   "Test split, best-validation checkpoint, mean ± std over seeds (sample std).", "",
-                  "| method | seeds | DSC | JAC | HD95 (px) | best val DSC | best epoch |", "|---|---|---|---|---|---|---|"]
+                  "| method | seeds | DSC | JAC | HD95 (px) | best val DSC | best epoch |",
+                  "|---|---|---|---|---|---|---|"]
         for m in methods:
             rs = [table[k] for k in sorted(table) if k[0] == m]
             lines.append(f"| {m} | {len(rs)} | {_ms([r['test']['dice'] for r in rs])} | "
