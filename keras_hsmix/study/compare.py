@@ -179,6 +179,7 @@ class StudyConfig:
     epochs: int = 200
     batch_size: int = 4
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine" (to learning_rate / 1000 over the run)
     base_filters: int = 8
     depth: int = 4
     val_fraction: float = 0.2
@@ -224,7 +225,8 @@ class StudyConfig:
         """The settings every run of a comparable group shares (stored in each run's JSON)."""
         return {
             "data": "glas" if self.data_dir else "synthetic", "size": self.size, "epochs": self.epochs,
-            "batch_size": self.batch_size, "learning_rate": self.learning_rate, "optimizer": "adam",
+            "batch_size": self.batch_size, "learning_rate": self.learning_rate, "lr_schedule": self.lr_schedule,
+            "optimizer": "adam",
             "loss": "DiceCE", "base_filters": self.base_filters, "depth": self.depth,
             "val_fraction": self.val_fraction, "split_seed": self.split_seed, "p": self.p,
             "n_segments": list(self.segments()), "max_train_images": self.max_train_images,
@@ -232,7 +234,9 @@ class StudyConfig:
         }
 
     def tag(self) -> str:
-        return f"{'glas' if self.data_dir else 'synth'}{self.size}px-{self.epochs}ep" + ("-quick" if self.quick else "")
+        schedule = "" if self.lr_schedule == "constant" else f"-{self.lr_schedule[:3]}"
+        return (f"{'glas' if self.data_dir else 'synth'}{self.size}px-{self.epochs}ep{schedule}"
+                + ("-quick" if self.quick else ""))
 
 
 @dataclass(frozen=True)
@@ -395,15 +399,17 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
     from keras_hsmix.losses import DiceCELoss
     from keras_hsmix.metrics import Dice, Jaccard
     from keras_hsmix.models import unet
-    from keras_hsmix.training.runner import TrainConfig, build_model
+    from keras_hsmix.training.runner import TrainConfig, build_model, learning_rate_schedule, steps_per_epoch
 
+    steps = steps_per_epoch(len(images), cfg.batch_size)
     n_segments = cfg.segments(method.segments_scale)
     if method.mixer == "hsmix":
         tc = TrainConfig(size=cfg.size, num_classes=cfg.num_classes, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                         learning_rate=cfg.learning_rate, base_filters=cfg.base_filters, depth=cfg.depth,
+                         learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule,
+                         base_filters=cfg.base_filters, depth=cfg.depth,
                          mixing="hsmix", saliency=method.saliency, probabilities=method.probabilities,
                          p=method.p if method.p is not None else cfg.p, n_segments=n_segments, seed=seed)
-        model = build_model(tc)
+        model = build_model(tc, steps)
         ds = tf.data.Dataset.from_tensor_slices({"images": images, "segmentation_masks": masks})
         pipeline = make_pipeline(ds, batch_size=cfg.batch_size, num_classes=cfg.num_classes, mixer=None,
                                  augment=method.flips, n_segments=n_segments, seed=seed, output="dict",
@@ -411,7 +417,8 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
         return model, pipeline
     keras.utils.set_random_seed(seed)  # same initial weights as build_model for this seed
     model = unet((cfg.size, cfg.size, 3), cfg.num_classes, cfg.base_filters, cfg.depth)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=DiceCELoss(from_logits=True),
+    learning_rate = learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.epochs * steps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=DiceCELoss(from_logits=True),
                   metrics=[Dice(from_logits=True), Jaccard(from_logits=True)])
     return model, _plain_pipeline(images, masks, method, cfg, seed)
 
@@ -668,6 +675,7 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
     ]
     resume = ("python benchmarks/compare_augmentations.py" + (f" --data {cfg.data_dir}" if cfg.data_dir else "")
               + f" --size {cfg.size} --epochs {cfg.epochs} --base-filters {cfg.base_filters} --depth {cfg.depth}"
+              + ("" if cfg.lr_schedule == "constant" else f" --lr-schedule {cfg.lr_schedule}")
               + f" --fractions {' '.join(str(f) for f in cfg.fractions)} --seeds-25 {cfg.seeds_25}"
               + f" --seeds-other {cfg.seeds_other}" + ("" if cfg.ablations else " --no-ablations")
               + f" --results-dir {cfg.results_dir} --docs-dir {cfg.docs_dir}")
@@ -872,6 +880,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--depth", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--lr-schedule", default=None, choices=["constant", "cosine"],
+                        help="constant (default) or cosine decay to lr / 1000 over the run; cosine groups are "
+                             "tagged '-cos'")
     parser.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs")
     parser.add_argument("--hours", type=float, default=None, help="start no new run after this many hours")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: default)")
@@ -891,7 +902,8 @@ def config_from_args(args: Any, argv: Sequence[str] | None = None) -> StudyConfi
                                  "command": command.strip(), "robustness": not args.no_robustness}
     for name, attr in (("size", "size"), ("epochs", "epochs"), ("seeds_25", "seeds_25"),
                        ("seeds_other", "seeds_other"), ("base_filters", "base_filters"), ("depth", "depth"),
-                       ("batch_size", "batch_size"), ("lr", "learning_rate")):
+                       ("batch_size", "batch_size"), ("lr", "learning_rate"),
+                       ("lr_schedule", "lr_schedule")):
         if getattr(args, name) is not None:
             overrides[attr] = getattr(args, name)
     if args.fractions:

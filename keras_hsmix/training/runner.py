@@ -22,6 +22,7 @@ from keras_hsmix.models import unet
 from keras_hsmix.training.model import HSMixModel
 
 BACKUP_DIR = "backup"
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 @dataclass
@@ -39,6 +40,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 4
     learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": decays to learning_rate / 1000 over the run
     base_filters: int = 16
     depth: int = 4
     mixing: str = "hsmix"  # "hsmix" or "none"
@@ -109,7 +111,56 @@ def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray,
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def build_model(config: TrainConfig) -> HSMixModel:
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Optimizer steps of one pass over ``num_images``, as the pipelines batch them.
+
+    The last partial batch is dropped when there is at least one full batch
+    (``drop_remainder=len(images) >= batch_size``), otherwise kept.
+
+    Example:
+        >>> steps_per_epoch(17, 4), steps_per_epoch(3, 4)
+        (4, 1)
+    """
+    if num_images < 1 or batch_size < 1:
+        raise ValueError(f"need num_images >= 1 and batch_size >= 1, got {num_images} and {batch_size}")
+    return max(1, num_images // batch_size)
+
+
+def learning_rate_schedule(
+    learning_rate: float, schedule: str = "constant", total_steps: int | None = None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: ``learning_rate`` itself, or a Keras schedule.
+
+    ``"cosine"`` is :class:`keras.optimizers.schedules.CosineDecay` from
+    ``learning_rate`` down to ``learning_rate / 1000`` at ``total_steps`` (the
+    authors' GlaS schedule also ends at 1/1000 of the initial rate, in steps).
+
+    Example:
+        >>> lr = learning_rate_schedule(1e-3, "cosine", total_steps=100)
+        >>> round(float(lr(0)), 7), round(float(lr(50)), 7), round(float(lr(100)), 7)
+        (0.001, 0.0005005, 1e-06)
+        >>> learning_rate_schedule(1e-3)
+        0.001
+    """
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if schedule == "constant":
+        return float(learning_rate)
+    if schedule == "cosine":
+        if total_steps is None or total_steps < 1:
+            raise ValueError(f"lr_schedule='cosine' needs the run's total number of steps >= 1, got {total_steps}")
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=int(total_steps), alpha=1e-3)
+    raise ValueError(f"unknown lr_schedule {schedule!r}; expected one of {LR_SCHEDULES}")
+
+
+def build_model(config: TrainConfig, steps_per_epoch: int | None = None) -> HSMixModel:
+    """A compiled ``HSMixModel`` around a UNet, as ``config`` describes it.
+
+    ``steps_per_epoch`` (see :func:`steps_per_epoch`) is needed by
+    ``lr_schedule="cosine"``, which decays over ``epochs * steps_per_epoch`` steps.
+    """
+    total = None if steps_per_epoch is None else config.epochs * steps_per_epoch
+    learning_rate = learning_rate_schedule(config.learning_rate, config.lr_schedule, total)
     keras.utils.set_random_seed(config.seed)
     base = unet((config.size, config.size, 3), config.num_classes, config.base_filters, config.depth)
     probabilities = config.probabilities if config.mixing == "hsmix" else (0.0, 0.0, 1.0)
@@ -123,7 +174,7 @@ def build_model(config: TrainConfig) -> HSMixModel:
         seed=config.seed,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss=DiceCELoss(from_logits=True),
         metrics=[Dice(from_logits=True), Jaccard(from_logits=True)],
     )
@@ -177,6 +228,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     images, masks = _arrays(config.data, config, config.seed)
     if masks.max() >= config.num_classes:
         raise ValueError(f"masks hold class id {int(masks.max())} >= num_classes ({config.num_classes})")
+    learning_rate_schedule(config.learning_rate, config.lr_schedule, max(1, config.epochs))  # fail before writing
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     best_so_far = _reconcile_history(out / "history.csv", backup) if resume else None
@@ -199,7 +251,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     )
     val_ds = tf.data.Dataset.from_tensor_slices((images[val_idx], masks[val_idx])).batch(config.batch_size)
 
-    model = build_model(config)
+    model = build_model(config, steps_per_epoch(len(train_idx), config.batch_size))
     callbacks = [
         # double_checkpoint: a kill while the backup is written falls back to the previous one.
         keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False, double_checkpoint=True),
