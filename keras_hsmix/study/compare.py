@@ -54,6 +54,7 @@ class Method:
     saliency: str = "gradcam"
     p: float | None = None
     segments_scale: float = 1.0  # multiplies the study's n_segments range (ablation)
+    mode: str = "random"  # HSMix's "random" (one branch per batch) or "concat" (hard and soft batches)
 
 
 def _methods() -> dict[str, Method]:
@@ -74,7 +75,8 @@ def _methods() -> dict[str, Method]:
         out[name] = Method(name, flips=False, **kw)
         flipped = "flips" if name == "none" else f"{name}+flips"
         out[flipped] = Method(flipped, flips=True, **kw)
-    # Ablations (25 %): p, n_segments range, saliency source (random Beta(1, 1) per superpixel).
+    # Ablations (25 %): p, n_segments range, saliency source (random Beta(1, 1) per superpixel), the share of
+    # clean batches (probabilities: @mix0.5 mixes half the batches, @mix1 every batch) and the paper's concat.
     for p in (0.3, 0.7):
         name = f"hsmix_gradcam+flips@p{p}"
         out[name] = Method(name, "hsmix", True, saliency="gradcam", p=p)
@@ -82,6 +84,10 @@ def _methods() -> dict[str, Method]:
         name = f"hsmix_gradcam+flips@segx{scale:g}"
         out[name] = Method(name, "hsmix", True, saliency="gradcam", segments_scale=scale)
     out["hsmix_random+flips"] = Method("hsmix_random+flips", "hsmix", True, saliency="random")
+    for share, probabilities in (("0.5", (0.25, 0.25, 0.5)), ("1", (0.5, 0.5, 0.0))):
+        name = f"hsmix_gradcam+flips@mix{share}"
+        out[name] = Method(name, "hsmix", True, probabilities=probabilities, saliency="gradcam")
+    out["hsmix_gradcam+flips@concat"] = Method("hsmix_gradcam+flips@concat", "hsmix", True, mode="concat")
     return out
 
 
@@ -92,7 +98,8 @@ KEY_METHODS: tuple[str, ...] = (
 )
 ABLATIONS: tuple[str, ...] = (
     "hsmix_gradcam+flips@p0.3", "hsmix_gradcam+flips@p0.7", "hsmix_gradcam+flips@segx0.5",
-    "hsmix_gradcam+flips@segx2", "hsmix_random+flips",
+    "hsmix_gradcam+flips@segx2", "hsmix_random+flips", "hsmix_gradcam+flips@mix0.5",
+    "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat",
 )
 MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
 OTHER_METHODS: tuple[str, ...] = tuple(m for m in MAIN_METHODS if m not in KEY_METHODS)
@@ -434,6 +441,7 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
                          learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule,
                          base_filters=cfg.base_filters, depth=cfg.depth,
                          mixing="hsmix", saliency=method.saliency, probabilities=method.probabilities,
+                         mode=method.mode,
                          p=method.p if method.p is not None else cfg.p, n_segments=n_segments, seed=seed)
         model = build_model(tc, steps)
         ds = tf.data.Dataset.from_tensor_slices({"images": images, "segmentation_masks": masks})

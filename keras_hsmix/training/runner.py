@@ -46,6 +46,7 @@ class TrainConfig:
     mixing: str = "hsmix"  # "hsmix" or "none"
     saliency: str = "gradcam"
     probabilities: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    mode: str = "random"  # or "concat": hard- and soft-mixed batches concatenated, as the paper's code
     p: float = 0.5
     n_segments: tuple[int, int] = (200, 400)
     flips: bool = True
@@ -153,13 +154,13 @@ def learning_rate_schedule(
     raise ValueError(f"unknown lr_schedule {schedule!r}; expected one of {LR_SCHEDULES}")
 
 
-def build_model(config: TrainConfig, steps_per_epoch: int | None = None) -> HSMixModel:
+def build_model(config: TrainConfig, epoch_steps: int | None = None) -> HSMixModel:
     """A compiled ``HSMixModel`` around a UNet, as ``config`` describes it.
 
-    ``steps_per_epoch`` (see :func:`steps_per_epoch`) is needed by
-    ``lr_schedule="cosine"``, which decays over ``epochs * steps_per_epoch`` steps.
+    ``epoch_steps`` (see :func:`steps_per_epoch`) is needed by
+    ``lr_schedule="cosine"``, which decays over ``epochs * epoch_steps`` steps.
     """
-    total = None if steps_per_epoch is None else config.epochs * steps_per_epoch
+    total = None if epoch_steps is None else config.epochs * epoch_steps
     learning_rate = learning_rate_schedule(config.learning_rate, config.lr_schedule, total)
     keras.utils.set_random_seed(config.seed)
     base = unet((config.size, config.size, 3), config.num_classes, config.base_filters, config.depth)
@@ -170,6 +171,7 @@ def build_model(config: TrainConfig, steps_per_epoch: int | None = None) -> HSMi
         saliency=config.saliency,
         p=config.p,
         probabilities=probabilities,
+        mode=config.mode if config.mixing == "hsmix" else "random",
         n_segments=tuple(config.n_segments),
         seed=config.seed,
     )

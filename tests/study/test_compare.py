@@ -30,6 +30,23 @@ def test_methods_cover_the_issue() -> None:
     assert METHODS["soft_gradcam"].probabilities == (0.0, 1.0, 0.0)
 
 
+def test_balance_and_concat_ablations_reach_the_model() -> None:
+    """``@mix0.5`` / ``@mix1`` set the clean-batch share and ``@concat`` the paper's concat mode of the HSMixModel."""
+    cfg = StudyConfig(data_dir=None, size=16, base_filters=2, depth=2, n_segments=(4, 8), epochs=1)
+    images = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
+    masks = (images[..., :1] > 0.5).astype(np.int32)
+    expected = {"hsmix_gradcam+flips@mix0.5": ((0.25, 0.25, 0.5), "random"),
+                "hsmix_gradcam+flips@mix1": ((0.5, 0.5, 0.0), "random"),
+                "hsmix_gradcam+flips@concat": ((1 / 3, 1 / 3, 1 / 3), "concat")}
+    for name, (probabilities, mode) in expected.items():
+        assert name in compare.ABLATIONS
+        model, _ = compare._build(METHODS[name], cfg, 0, images, masks)
+        assert model.mixer.probabilities == pytest.approx(probabilities) and model.mixer.mode == mode
+    model, dataset = compare._build(METHODS["hsmix_gradcam+flips@concat"], cfg, 0, images, masks)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
     cfg = StudyConfig(fractions=(1.0, 0.25), seeds_25=2, seeds_other=1)
     runs = plan_runs(cfg)

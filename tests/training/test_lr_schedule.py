@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import keras
@@ -76,3 +77,15 @@ def test_train_rejects_an_unknown_schedule_before_writing(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="unknown lr_schedule 'linear'"):
         train(config, verbose=0)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_cli_schedule_choices_are_the_runners(command: str) -> None:
+    """The CLI spells the choices out (importing the runner at parse time would load TensorFlow for --help)."""
+    from keras_hsmix.cli import build_parser
+    from keras_hsmix.training.runner import LR_SCHEDULES
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    action = next(a for a in sub._actions if "--lr-schedule" in a.option_strings)
+    assert tuple(action.choices) == LR_SCHEDULES
