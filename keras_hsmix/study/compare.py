@@ -683,6 +683,21 @@ def _group_label(rec: dict) -> tuple[str, str]:
     return rec.get("tag", "?"), device
 
 
+def _group_order(label: tuple[str, str], recs: list[dict], main_tag: str) -> tuple:
+    """Report order of the results groups: the study's own tag first, then by size, epochs, schedule (numerically).
+
+    Example:
+        >>> recs = lambda size, epochs: [{"setting": {"size": size, "epochs": epochs}}]
+        >>> labels = {("glas128px-400ep", "cpu"): recs(128, 400), ("glas64px-400ep", "cpu"): recs(64, 400),
+        ...           ("glas64px-200ep", "cpu"): recs(64, 200)}
+        >>> sorted(labels, key=lambda k: _group_order(k, labels[k], "glas64px-200ep"))[1:]
+        [('glas64px-400ep', 'cpu'), ('glas128px-400ep', 'cpu')]
+    """
+    setting = recs[0].get("setting", {})
+    return (label[0] != main_tag, int(setting.get("size", 0)), int(setting.get("epochs", 0)),
+            str(setting.get("lr_schedule", "constant")), label)
+
+
 def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
     """Writes ``<docs_dir>/results.md`` (+ ``results_dsc.png``, ``results_curves.png``) from finished runs."""
     records = load_results(cfg.results_dir) if records is None else records
@@ -725,8 +740,9 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
               "Resume or complete the study (finished runs are skipped; several processes may run it side by side, "
               "each run is claimed by one):", "", "```bash", resume, "```", ""]
 
-    for (tag, device), recs in sorted(groups.items()):
-        lines += _group_section(tag, device, recs, docs, first=(tag, device) == sorted(groups)[0])
+    ordered = sorted(groups, key=lambda label: _group_order(label, groups[label], cfg.tag()))
+    for tag, device in ordered:
+        lines += _group_section(tag, device, groups[(tag, device)], docs, first=(tag, device) == ordered[0])
 
     lines += ["## Not yet run", ""]
     if missing:
