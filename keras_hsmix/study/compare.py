@@ -104,85 +104,7 @@ ABLATIONS: tuple[str, ...] = (
 MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
 OTHER_METHODS: tuple[str, ...] = tuple(m for m in MAIN_METHODS if m not in KEY_METHODS)
 CORRUPTIONS: tuple[str, ...] = ("blur", "inhomogeneity", "low_contrast", "noise")
-
-STUDY_NOTES = """\
-## Budget and choices
-
-- **Machine.** A 2-core CPU shared with other jobs; no GPU (session 1's lent GPU machine had no TensorFlow and its
-  wheel is over the 64 MiB that can be carried there; session 2 was not lent one), so every figure here is from
-  this CPU. A UNet with 16 base filters at 128x128 took 3-9 s per epoch of 17 images under that load, so the study
-  runs at **64x64, UNet depth 4 with 8 base filters, batch 4, Adam 1e-3, DiceCE loss** for every method: 200 epochs
-  for the full table (~200 s per run), 400 epochs for the budget question below. Session 1 ran the key methods
-  (seeds 0-3); session 2 finished seed 4, then ran two study processes side by side with `--threads 1` (a tiny
-  UNet at 64 px is dispatch-bound, so two one-thread processes finish nearly twice the runs per hour of one
-  two-thread process): the other methods and the ablations with seed 0, and the 400-epoch group. Session 3
-  completed the 400-epoch CutMix/MixUp rows and ran a 600-epoch group, two processes sharing one plan (each run
-  is claimed by one process). Wall times in the records come from that shared setting.
-- **Superpixels.** `n_segments` is the paper's 200-400 at 224x224 scaled by image area: 16-33 at 64x64 (the same
-  superpixel size relative to the image); HSMix p = 0.5, (hard, soft, none) = 1/3 each.
-- **Baselines.** CutMix: Yun et al.'s setting, box side sqrt(1-λ) with λ ~ Beta(1, 1), each sample mixed with
-  probability 0.5; MixUp: λ ~ Beta(0.2, 0.2) per sample (Zhang et al.'s ImageNet setting, Keras' default), every
-  sample. RandAugment (2 ops, factor 0.5) and AugMix (3 chains, depth 3, factor 0.3): Keras' defaults, with the
-  masks passed one-hot through the layer so they stay valid labels.
-- **Selection.** 17 of the 85 training images are the fixed validation split; each run keeps its best
-  validation-DSC epoch. The test split (80 images) is never used for any choice.
-- **What was tried for the target, and what it showed** (25 %, nothing selected on the test split):
-  1. *5 seeds at 200 epochs* (`glas64px-200ep`): HSMix (Grad-CAM) on top of flips is level with flips (paired gap
-     in the table below, far inside the seed spread) while MixUp on top of flips leads flips in 4 of 5 seeds. The
-     best validation epoch of flips and of the mixing runs is mostly in the last quarter of the 200 epochs: the
-     runs were still improving, the regime where the issue's own calibration saw no gain from mixing yet.
-  2. *400 epochs* (`glas64px-400ep`, flips, HSMix (Grad-CAM)+flips, MixUp+flips and CutMix+flips, seeds 0-4,
-     same initial weights): HSMix+flips leads flips by **+1.11 ± 1.10 points** (4 of 5 seeds, t = 2.25 against a
-     5 % critical 2.78; +0.30 at 200 epochs), and now also leads **CutMix+flips by +1.92 ± 1.40** (t = 3.07) and
-     **MixUp+flips by +0.54 ± 1.93** (MixUp led HSMix by 1.21 at 200 epochs): longer training, where the runs
-     overfit, is where superpixel mixing pays, as the issue's calibration predicted. Still 0.4 points short of
-     +1.5 over flips. Best epochs ~270-370 of 400.
-  3. *600 epochs* (`glas64px-600ep`, flips vs HSMix (Grad-CAM)+flips, seeds 0-4; session 3): the gap over
-     flips is **+1.22 ± 0.66 points, 5 of 5 seeds, t = 4.13** (significant at 5 %), still 0.3 points short of
-     +1.5. HSMix's best validation DSC is 0.779 vs 0.750 for flips, and its best epoch is 579 ± 12 of 600 (flips:
-     507 ± 49): the mixed runs are still improving at the end while flips has peaked, so a longer budget (or a
-     decaying learning rate, as the authors' 420-epoch schedule has) is the next thing to try.
-     *800 epochs* (`glas64px-800ep`, same pair, seeds 0-4; sessions 3-4): **+0.88 ± 1.20 points**, 4 of 5
-     seeds, t = 1.65 (seeds 0-1, the first look, had +2.13 and +1.81; seeds 2-4: -0.89, +0.94, +0.44). Flips
-     keeps creeping up with the budget (test DSC 0.730 / 0.741 / 0.743 / 0.748 at 200 / 400 / 600 / 800
-     epochs) and so does HSMix+flips (0.733 / 0.752 / 0.755 / 0.757): the gap settles at about +1 point from
-     400 epochs on, so budget alone does not bring it to +1.5.
-  4. *Ablations* (seed 0 only, 200 epochs): p = 0.3 / 0.7, `n_segments` ×0.5 / ×2, random Beta(1, 1) λ instead
-     of Grad-CAM. None reached a higher best-validation DSC than the default (p = 0.5, ×1, Grad-CAM) on that
-     seed; their test DSCs lie within the seed-to-seed spread, so one seed decides nothing about them.
-  5. *Other methods* (seed 0 only): indicative rows, n = 1; RandAugment alone is the surprise of that seed (above
-     flips alone; RandAugment+flips is the best run of seed 0), while AugMix with Keras' defaults hurts (below
-     flips, on top of flips too). One seed: worth 5 seeds next.
-  6. *Run-to-run noise*: one 400-epoch run (CutMix+flips, seed 3) was trained twice by accident (two study
-     processes, session 3): test DSC 0.750 and 0.757 from the same seed and configuration (TensorFlow on CPU is
-     not bit-reproducible here), so gaps below ~1 point on one seed are noise even before the seed spread.
-  7. *Validation noise and the best-epoch selection* (from the stored curves): HSMix's validation curve is
-     2.5-3x noisier from epoch to epoch than flips' (1.9-2.2 vs 0.6-0.9 DSC points at 400-800 epochs; plausibly
-     because each step trains on a random hard, soft or clean batch at a constant rate), so the best of hundreds
-     of epochs overstates it more: best validation DSC exceeds the mean of the last eighth of the epochs by ~4.5
-     points for HSMix+flips and ~2.8 for flips. The "late val DSC" column (no selection) shows it.
-  8. *Cosine learning rate* (`glas64px-400ep-cos`: `--lr-schedule cosine`, Adam 1e-3 decayed to 1e-6 at the
-     last step, flips vs HSMix (Grad-CAM)+flips, seeds 0-4; session 4), to let the weights settle as the
-     authors' decaying schedule does. It removes the epoch-to-epoch noise (< 0.05 points over the last 50
-     epochs, both methods) and HSMix+flips then leads flips on validation in every seed, with or without
-     selection (late val DSC +3.1 points, 5 of 5; best val +2.2) — but **not on the test split: -0.12 ± 2.22
-     points** (-2.75, +3.28, -0.01, -1.22, +0.08), and both methods test lower than at a constant rate (flips
-     0.732 vs 0.741, HSMix+flips 0.731 vs 0.752 at 400 epochs). So the missing test gain is not selection noise:
-     HSMix's gain on the validation split (17 held-out GlaS *training* images, the same acquisition as the
-     training images) is ~3 points at every budget and schedule, but transfers only partly (0 to +1.2 points) to
-     the official test split (testA + testB, partly another distribution). Next suspects: the 64 px resolution
-     (16-33 superpixels per image: coarse regions against the paper's 224 px), and a validation split that
-     may share slides with the training images.
-  9. *50 % and 100 % of the training pool* (200 epochs, session 4; key methods only). At 50 % (34 images,
-     3 seeds) flips alone is already strong (+10.4 points over none) and no mixing method leads it beyond the
-     spread: MixUp+flips +0.97 ± 1.92, CutMix+flips +0.26 ± 1.85, HSMix+flips -0.68 ± 1.02 (1 of 3 seeds). At
-     100 % (68 images) only the seeds finished in the session's last hour exist (see the table: n = 1-2), so it
-     decides nothing yet. As at 25 %, 200 epochs is the budget where HSMix has not paid off yet; the 25 % budget
-     series suggests 400+ epochs for these fractions too, which this CPU could not afford.
-  Not tried for lack of machine time: the learning rate's value, the mixed/clean balance (`probabilities`), the
-  paper's concatenation of hard and soft batches (`mode="concat"`), 128 px or more; the other methods at 50 % and
-  100 %, and 5 seeds of the other methods and ablations at 25 %.
-"""
+NOTES_FILE = "study_notes.md"  # hand-written notes in the docs folder, copied into the report of a GlaS study
 
 
 # ---------------------------------------------------------------------------------------- config
@@ -699,7 +621,11 @@ def _group_order(label: tuple[str, str], recs: list[dict], main_tag: str) -> tup
 
 
 def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
-    """Writes ``<docs_dir>/results.md`` (+ ``results_dsc.png``, ``results_curves.png``) from finished runs."""
+    """Writes ``<docs_dir>/results.md`` (+ ``results_dsc.png``, ``results_curves.png``) from finished runs.
+
+    A GlaS study's report starts with the hand-written ``<docs_dir>/study_notes.md`` (budget, choices, what was
+    tried and seen) when that file exists.
+    """
     records = load_results(cfg.results_dir) if records is None else records
     docs = Path(cfg.docs_dir)
     docs.mkdir(parents=True, exist_ok=True)
@@ -730,8 +656,9 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
               + f" --results-dir {cfg.results_dir} --docs-dir {cfg.docs_dir}")
     if cfg.quick:
         resume = "keras-hsmix compare --quick" + (f" --data {cfg.data_dir}" if cfg.data_dir else "")
-    if cfg.data_dir and not cfg.quick:
-        lines += [STUDY_NOTES]
+    notes = docs / NOTES_FILE
+    if cfg.data_dir and not cfg.quick and notes.is_file():
+        lines += [notes.read_text().rstrip("\n") + "\n"]
     command = cfg.command if cfg.command and "--report-only" not in cfg.command else ""
     lines += ["## Command", ""]
     if command:

@@ -47,6 +47,17 @@ def test_balance_and_concat_ablations_reach_the_model() -> None:
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_report_of_a_glas_study_starts_with_the_notes_file_when_present(tmp_path: Path) -> None:
+    cfg = StudyConfig(data_dir=str(tmp_path / "glas"), results_dir=str(tmp_path / "results"),
+                      docs_dir=str(tmp_path / "docs"), fractions=(0.25,), seeds_25=1, methods=("flips",),
+                      ablations=False)
+    without = compare.write_report(cfg, records=[]).read_text()
+    assert "## Not yet run" in without and "Budget, by hand" not in without
+    (tmp_path / "docs" / compare.NOTES_FILE).write_text("## Budget, by hand\n\nnotes\n")
+    text = compare.write_report(cfg, records=[]).read_text()
+    assert "## Budget, by hand\n\nnotes\n" in text and text.index("Budget, by hand") < text.index("## Command")
+
+
 def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
     cfg = StudyConfig(fractions=(1.0, 0.25), seeds_25=2, seeds_other=1)
     runs = plan_runs(cfg)
