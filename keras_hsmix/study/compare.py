@@ -249,6 +249,7 @@ class StudyData:
     test_masks: np.ndarray
     pool_order: np.ndarray  # indices into the train pool, nested subsets are prefixes
     val_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    test_names: list[str] = field(default_factory=list)  # file stems of the test images, in array order
 
     def subset(self, fraction: float) -> np.ndarray:
         n = max(2, int(round(fraction * len(self.pool_order))))
@@ -264,12 +265,16 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
         root = Path(cfg.data_dir)
         images, masks = load_arrays(str(root / "train"), cfg.size, cfg.max_train_images, cfg.mask_mode, 0)
         test_images, test_masks = load_arrays(str(root / "test"), cfg.size, cfg.max_test_images, cfg.mask_mode, 0)
+        from keras_hsmix.data import find_pairs
+
+        test_names = [image.stem for image, _ in find_pairs(root / "test")][: len(test_images)]
     else:
         from keras_hsmix.data import synthetic_arrays
 
         images, masks = synthetic_arrays(cfg.num_synthetic, (cfg.size, cfg.size), cfg.num_classes, seed=0)
         n_test = cfg.max_test_images or max(2, cfg.num_synthetic // 2)
         test_images, test_masks = synthetic_arrays(n_test, (cfg.size, cfg.size), cfg.num_classes, seed=1)
+        test_names = [f"synthetic_{i}" for i in range(len(test_images))]
     images = images.astype(np.float32)
     test_images = test_images.astype(np.float32)
     masks = masks.reshape(masks.shape[:3] + (1,)).astype(np.int32)
@@ -279,7 +284,7 @@ def load_study_data(cfg: StudyConfig) -> StudyData:
     train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.split_seed)
     order = np.random.default_rng(cfg.split_seed + 1).permutation(len(train_idx))
     return StudyData(images[train_idx], masks[train_idx], images[val_idx], masks[val_idx],
-                     test_images, test_masks, order, val_idx)
+                     test_images, test_masks, order, val_idx, test_names)
 
 
 def corrupt(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
@@ -379,11 +384,12 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
     return model, _plain_pipeline(images, masks, method, cfg, seed)
 
 
-def _scores(model: Any, images: np.ndarray, masks: np.ndarray, with_hd95: bool = True) -> dict[str, float]:
+def _scores(model: Any, images: np.ndarray, masks: np.ndarray, with_hd95: bool = True,
+            per_image: bool = False) -> dict[str, Any]:
     from keras_hsmix.training.runner import evaluate
 
     if with_hd95:
-        return evaluate(model, images, masks, batch_size=16)
+        return evaluate(model, images, masks, batch_size=16, per_image=per_image)
     import tensorflow as tf
 
     from keras_hsmix.metrics import Dice
@@ -456,7 +462,8 @@ def train_run(spec: RunSpec, cfg: StudyConfig, data: StudyData, verbose: int = 0
         "setting": cfg.setting(), "tag": cfg.tag(),
         "history": {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()},
         "best_epoch": int(best.best_epoch) + 1, "best_val_dice": float(best.best),
-        "validation": _scores(model, *val), "test": _scores(model, data.test_images, data.test_masks),
+        "validation": _scores(model, *val),
+        "test": _scores(model, data.test_images, data.test_masks, per_image=True), "test_names": data.test_names,
     }
     if cfg.robustness:
         record["robustness"] = {
@@ -757,6 +764,7 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
                     cells += [_ms([100 * x for x in d], 2) + f" (n={len(d)})", f"{sum(x > 0 for x in d)}/{len(d)}"]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
         lines += [""]
+        lines += per_image_lines(table, methods, seeds)
         if abs(fraction - 0.25) < 1e-9:
             lines += _target_lines(table, seeds)
         rob = [m for m in methods if any("robustness" in table[k] for k in table if k[0] == m)]
@@ -774,6 +782,56 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
     png = _plots(by_fraction, docs, suffix)
     lines += [f"![test DSC per method]({png[0]})", "", f"![validation curves]({png[1]})", ""]
     return lines
+
+
+def per_image_gaps(table: dict[tuple[str, int], dict], method: str, reference: str,
+                   seeds: Iterable[int]) -> tuple[list[str], np.ndarray, int] | None:
+    """Test-DSC gap per test image (points ×100), ``method`` − ``reference``, averaged over the paired seeds.
+
+    Uses the seeds where both runs stored per-image scores of the same test images; ``None`` if there is none.
+    Returns the test image names, the mean gaps and the number of seeds used.
+
+    Example:
+        >>> rec = lambda d: {"test": {"dice_per_image": d}, "test_names": ["a", "b"]}
+        >>> table = {("flips", 0): rec([0.5, 0.75]), ("x+flips", 0): rec([0.75, 0.5]),
+        ...          ("flips", 1): rec([0.5, 0.5]), ("x+flips", 1): rec([0.75, 0.75])}
+        >>> per_image_gaps(table, "x+flips", "flips", [0, 1])
+        (['a', 'b'], array([25.,  0.]), 2)
+    """
+    gaps, names = [], None
+    for seed in seeds:
+        a, b = table.get((method, seed)), table.get((reference, seed))
+        if a is None or b is None or "dice_per_image" not in a["test"] or "dice_per_image" not in b["test"]:
+            continue
+        if a.get("test_names") != b.get("test_names") or names not in (None, a.get("test_names")):
+            continue
+        names = a.get("test_names")
+        gaps.append(np.subtract(a["test"]["dice_per_image"], b["test"]["dice_per_image"]) * 100)
+    if not gaps:
+        return None
+    return list(names or range(len(gaps[0]))), np.mean(gaps, axis=0), len(gaps)
+
+
+def per_image_lines(table: dict[tuple[str, int], dict], methods: list[str], seeds: list[int]) -> list[str]:
+    """Report lines: where on the test split each method gains or loses against its reference, image by image."""
+    rows = []
+    for m in methods:
+        ref = "flips" if m.endswith("+flips") or "+flips@" in m else "none"
+        result = None if m == ref else per_image_gaps(table, m, ref, seeds)
+        if result is None:
+            continue
+        names, g, n = result
+        order = np.argsort(g)
+        losses = ", ".join(f"{names[i]} ({g[i]:+.1f})" for i in order[:3])
+        gains = ", ".join(f"{names[i]} ({g[i]:+.1f})" for i in order[::-1][:3])
+        rows.append(f"| {m} | {ref} | {n} | {int(np.sum(g > 0))}/{len(g)} | {np.median(g):+.2f} | "
+                    f"{losses} | {gains} |")
+    if not rows:
+        return []
+    return ["Per test image (test DSC gap to the reference in points ×100, per image, averaged over the seeds "
+            "that stored per-image scores; images named by file stem):", "",
+            "| method | vs | seeds | images better | median gap | largest losses | largest gains |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _target_lines(table: dict[tuple[str, int], dict], seeds: list[int]) -> list[str]:

@@ -268,6 +268,30 @@ class _OverlapMetric(keras.metrics.Metric):
             self.false_positives.assign_add(fp_s)
             self.false_negatives.assign_add(fn_s)
 
+    def per_image_scores(self, y_true: Any, y_pred: Any) -> Any:
+        """Score of each image ``[B]`` (mean over the selected classes), without touching the state.
+
+        The same per-image scores whose mean ``average="per_image"`` reports
+        (a class empty in both target and prediction scores 1.0), whatever this
+        metric's ``average``: for per-image analyses such as paired comparisons
+        image by image.
+
+        Example:
+            >>> import numpy as np
+            >>> y_true = np.array([[[0, 1]], [[1, 1]]])           # two 1x2 images
+            >>> y_pred = np.eye(2)[np.array([[[0, 1]], [[1, 0]]])]  # one-hot predictions
+            >>> [round(float(v), 3) for v in Dice().per_image_scores(y_true, y_pred)]
+            [1.0, 0.667]
+        """
+        true_mask, pred_mask = self._masks(y_true, y_pred)
+        t = ops.cast(true_mask, "float32")
+        p = ops.cast(pred_mask, "float32")
+        spatial = tuple(range(1, len(t.shape) - 1))
+        tp = ops.sum(t * p, axis=spatial)
+        fp = ops.sum((1.0 - t) * p, axis=spatial)
+        fn = ops.sum(t * (1.0 - p), axis=spatial)
+        return ops.mean(self._score(tp, fp, fn), axis=-1)
+
     def result(self) -> Any:
         if self.average == "per_image":
             return ops.divide_no_nan(self.score_sum, self.image_count)

@@ -183,19 +183,28 @@ def build_model(config: TrainConfig, epoch_steps: int | None = None) -> HSMixMod
     return model
 
 
-def evaluate(model: HSMixModel, images: np.ndarray, masks: np.ndarray, batch_size: int) -> dict[str, float]:
-    """DSC, JAC (per image, foreground) and HD95 (pixels) of ``model`` on arrays."""
+def evaluate(
+    model: HSMixModel, images: np.ndarray, masks: np.ndarray, batch_size: int, per_image: bool = False
+) -> dict[str, Any]:
+    """DSC, JAC (per image, foreground) and HD95 (pixels) of ``model`` on arrays.
+
+    With ``per_image=True`` the result also holds ``"dice_per_image"``: the DSC of
+    each image, in the order of ``images`` (their mean is ``"dice"``).
+    """
     probs = model.predict(images, batch_size=batch_size, verbose=0)
     dice, jac = Dice(from_logits=True), Jaccard(from_logits=True)
     one_hot = tf.one_hot(masks[..., 0], probs.shape[-1])
     dice.update_state(one_hot, probs)
     jac.update_state(one_hot, probs)
     pred = np.argmax(probs, -1)
-    return {
+    out: dict[str, Any] = {
         "dice": float(dice.result()),
         "jaccard": float(jac.result()),
         "hd95": float(hd95_mean(masks[..., 0] > 0, pred > 0)),
     }
+    if per_image:
+        out["dice_per_image"] = [round(float(v), 5) for v in np.asarray(dice.per_image_scores(one_hot, probs))]
+    return out
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[str, Any]:

@@ -58,6 +58,24 @@ def test_report_of_a_glas_study_starts_with_the_notes_file_when_present(tmp_path
     assert "## Budget, by hand\n\nnotes\n" in text and text.index("Budget, by hand") < text.index("## Command")
 
 
+def test_per_image_report_names_the_images_a_method_loses_and_gains_on() -> None:
+    names = ["1", "2", "3", "4"]
+
+    def rec(scores: list[float]) -> dict:
+        return {"test": {"dice": float(np.mean(scores)), "dice_per_image": scores}, "test_names": names}
+
+    table = {("flips", 0): rec([0.5, 0.5, 0.5, 0.5]), ("hsmix_gradcam+flips", 0): rec([0.6, 0.4, 0.5, 0.9]),
+             ("flips", 1): rec([0.5, 0.5, 0.5, 0.5]), ("hsmix_gradcam+flips", 1): rec([0.6, 0.2, 0.5, 0.7]),
+             ("none", 0): {"test": {"dice": 0.3}}, ("cutmix+flips", 0): {"test": {"dice": 0.4}}}
+    lines = compare.per_image_lines(table, ["flips", "hsmix_gradcam+flips", "none", "cutmix+flips"], [0, 1])
+    rows = [line for line in lines if line.startswith("| hsmix")]
+    # gaps (points): +10, -20, 0, +30 -> 2 of 4 better, median +5, worst image "2", best "4"
+    assert rows == ["| hsmix_gradcam+flips | flips | 2 | 2/4 | +5.00 | 2 (-20.0), 3 (+0.0), 1 (+10.0) | "
+                    "4 (+30.0), 1 (+10.0), 3 (+0.0) |"]
+    assert not any(line.startswith(("| cutmix", "| none")) for line in lines)  # no per-image scores stored
+    assert compare.per_image_lines({("flips", 0): rec([0.5] * 4)}, ["flips"], [0]) == []
+
+
 def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
     cfg = StudyConfig(fractions=(1.0, 0.25), seeds_25=2, seeds_other=1)
     runs = plan_runs(cfg)
@@ -79,6 +97,20 @@ def test_subsets_are_nested_and_validation_is_held_out() -> None:
     small, half, full = (set(data.subset(f)) for f in (0.25, 0.5, 1.0))
     assert small < half < full and len(full) == 16
     assert data.train_masks.shape[-1] == 1 and set(np.unique(data.train_masks)) <= {0, 1}
+
+
+def test_glas_test_images_are_named_by_file_stem_in_array_order(glas_dir: Path) -> None:
+    from PIL import Image
+
+    cfg = StudyConfig.quick_config(data_dir=str(glas_dir), size=32, max_train_images=8, max_test_images=12)
+    data = load_study_data(cfg)
+    assert data.test_names == [str(i) for i in range(1, 13)]  # natural order: 2 before 10
+    for i in (1, 9):  # array row i is the file named test_names[i] (masks compared, resized the same way)
+        mask = np.asarray(Image.open(glas_dir / "test" / "masks" / f"{data.test_names[i]}.png")) > 0
+        small = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((32, 32), Image.NEAREST)) > 0
+        agree = np.mean(small == (data.test_masks[i, ..., 0] > 0))
+        others = [np.mean(small == (data.test_masks[j, ..., 0] > 0)) for j in range(12) if j != i]
+        assert agree > max(others) and agree > 0.9
 
 
 @pytest.mark.parametrize("kind", CORRUPTIONS)
@@ -105,6 +137,10 @@ def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> No
     assert len(record["history"]["val_dice"]) == 2
     assert set(record["robustness"]) == set(CORRUPTIONS)
     assert 0.0 <= record["test"]["dice"] <= 1.0
+    per_image = record["test"]["dice_per_image"]  # per test image, named, averaging to the reported DSC
+    assert len(per_image) == len(record["test_names"]) == record["n_test"]
+    assert np.mean(per_image) == pytest.approx(record["test"]["dice"], abs=1e-4)
+    assert record["test_names"][0] == "synthetic_0"
     report = (tmp_path / "docs" / "results.md").read_text()
     assert "| hsmix_gradcam+flips | 1 |" in report and "keras-hsmix compare --quick" in report
     assert (tmp_path / "docs" / "results_dsc.png").stat().st_size > 0

@@ -83,6 +83,24 @@ def test_multiclass_hand_values_and_averages():
     assert _result(macro, both_true, both_pred) == pytest.approx((14 / 16 + 0.5) / 2)
 
 
+@pytest.mark.parametrize("average", ["per_image", "micro"])
+def test_per_image_scores_hand_values_mean_to_the_per_image_result_and_leave_state(average):
+    y_true, y_pred = _binary_batch()
+    for cls, first in ((Dice, 2 * 2 / (2 * 2 + 1 + 2)), (Jaccard, 2 / (2 + 1 + 2))):
+        metric = cls(average=average)
+        before = [np.asarray(v).copy() for v in metric.variables]
+        scores = np.asarray(metric.per_image_scores(y_true, y_pred))
+        np.testing.assert_allclose(scores, [first, 1.0, 0.0], rtol=1e-6)
+        for old, new in zip(before, metric.variables):  # no state touched
+            np.testing.assert_array_equal(old, np.asarray(new))
+        assert _result(cls(), y_true, y_pred) == pytest.approx(scores.mean())
+    true = np.array([[[0, 1, 1], [2, 2, 0]]])
+    pred = np.eye(3, dtype="float32")[np.array([[[0, 1, 2], [2, 1, 0]]])]
+    np.testing.assert_allclose(np.asarray(Dice().per_image_scores(true, pred)), [0.5])
+    with pytest.raises(ValueError, match="cannot match targets"):
+        Dice().per_image_scores(np.zeros((1, 2, 3, 2)), pred)
+
+
 def test_accumulation_over_batches_and_reset():
     y_true = RNG.integers(0, 3, size=(6, 8, 8))
     logits = RNG.normal(size=(6, 8, 8, 3)).astype("float32")
