@@ -76,7 +76,8 @@ def _methods() -> dict[str, Method]:
         flipped = "flips" if name == "none" else f"{name}+flips"
         out[flipped] = Method(flipped, flips=True, **kw)
     # Ablations (25 %): p, n_segments range, saliency source (random Beta(1, 1) per superpixel), the share of
-    # clean batches (probabilities: @mix0.5 mixes half the batches, @mix1 every batch) and the paper's concat.
+    # clean batches (probabilities: @mix0.5 mixes half the batches, @mix1 every batch), the share of hard-mixed
+    # batches (@hard0.5, @hard0.67: the rest split evenly between soft and clean) and the paper's concat.
     for p in (0.3, 0.7):
         name = f"hsmix_gradcam+flips@p{p}"
         out[name] = Method(name, "hsmix", True, saliency="gradcam", p=p)
@@ -87,6 +88,10 @@ def _methods() -> dict[str, Method]:
     for share, probabilities in (("0.5", (0.25, 0.25, 0.5)), ("1", (0.5, 0.5, 0.0))):
         name = f"hsmix_gradcam+flips@mix{share}"
         out[name] = Method(name, "hsmix", True, probabilities=probabilities, saliency="gradcam")
+    for share, hard in (("0.5", 1 / 2), ("0.67", 2 / 3)):
+        name = f"hsmix_gradcam+flips@hard{share}"
+        rest = (1.0 - hard) / 2
+        out[name] = Method(name, "hsmix", True, probabilities=(hard, rest, rest), saliency="gradcam")
     out["hsmix_gradcam+flips@concat"] = Method("hsmix_gradcam+flips@concat", "hsmix", True, mode="concat")
     return out
 
@@ -99,7 +104,8 @@ KEY_METHODS: tuple[str, ...] = (
 ABLATIONS: tuple[str, ...] = (
     "hsmix_gradcam+flips@p0.3", "hsmix_gradcam+flips@p0.7", "hsmix_gradcam+flips@segx0.5",
     "hsmix_gradcam+flips@segx2", "hsmix_random+flips", "hsmix_gradcam+flips@mix0.5",
-    "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat",
+    "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat", "hsmix_gradcam+flips@hard0.5",
+    "hsmix_gradcam+flips@hard0.67",
 )
 MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
 OTHER_METHODS: tuple[str, ...] = tuple(m for m in MAIN_METHODS if m not in KEY_METHODS)
