@@ -215,6 +215,26 @@ class _OverlapMetric(keras.metrics.Metric):
             raise ValueError(f"sample_weight has too many dimensions: {tuple(w.shape)}.")
         return ops.broadcast_to(w, ops.shape(like[..., :1]))
 
+    def _pixel_counts(self, y_true: Any, y_pred: Any, sample_weight: Any) -> tuple[Any, Any, Any, Any]:
+        """Per-pixel, per-selected-class true / false positives and false negatives ``[B, H, W, n]``
+        (weighted when ``sample_weight`` is given) and the broadcast pixel weights ``[B, H, W, 1]`` or None."""
+        true_mask, pred_mask = self._masks(y_true, y_pred)
+        t = ops.cast(true_mask, "float32")
+        p = ops.cast(pred_mask, "float32")
+        tp = t * p
+        fp = (1.0 - t) * p
+        fn = t * (1.0 - p)
+        if sample_weight is None:
+            return tp, fp, fn, None
+        w = self._pixel_weights(sample_weight, t)
+        return tp * w, fp * w, fn * w, w
+
+    def _image_scores(self, tp: Any, fp: Any, fn: Any) -> Any:
+        """Per-image score ``[B]``: the counts summed over each image, scored per class, averaged over classes."""
+        spatial = tuple(range(1, len(tp.shape) - 1))
+        sums = [ops.sum(x, axis=spatial) for x in (tp, fp, fn)]  # [B, n] each
+        return ops.mean(self._score(*sums), axis=-1)
+
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Accumulate the counts of one batch.
 
@@ -228,25 +248,10 @@ class _OverlapMetric(keras.metrics.Metric):
                 weight (so a 0/1 valid-pixel mask counts an image iff it has a
                 valid pixel).
         """
-        true_mask, pred_mask = self._masks(y_true, y_pred)
-        t = ops.cast(true_mask, "float32")
-        p = ops.cast(pred_mask, "float32")
-        if sample_weight is not None:
-            w = self._pixel_weights(sample_weight, t)
-        else:
-            w = None
-        tp = t * p
-        fp = (1.0 - t) * p
-        fn = t * (1.0 - p)
-        if w is not None:
-            tp, fp, fn = tp * w, fp * w, fn * w
-        rank = len(t.shape)
-        spatial = tuple(range(1, rank - 1))
+        tp, fp, fn, w = self._pixel_counts(y_true, y_pred, sample_weight)
+        rank = len(tp.shape)
         if self.average == "per_image":
-            tp_i = ops.sum(tp, axis=spatial)  # [B, n]
-            fp_i = ops.sum(fp, axis=spatial)
-            fn_i = ops.sum(fn, axis=spatial)
-            scores = ops.mean(self._score(tp_i, fp_i, fn_i), axis=-1)  # [B]
+            scores = self._image_scores(tp, fp, fn)  # [B]
             if w is None:
                 image_w = ops.ones_like(scores)
             else:
@@ -283,14 +288,8 @@ class _OverlapMetric(keras.metrics.Metric):
             >>> [round(float(v), 3) for v in Dice().per_image_scores(y_true, y_pred)]
             [1.0, 0.667]
         """
-        true_mask, pred_mask = self._masks(y_true, y_pred)
-        t = ops.cast(true_mask, "float32")
-        p = ops.cast(pred_mask, "float32")
-        spatial = tuple(range(1, len(t.shape) - 1))
-        tp = ops.sum(t * p, axis=spatial)
-        fp = ops.sum((1.0 - t) * p, axis=spatial)
-        fn = ops.sum(t * (1.0 - p), axis=spatial)
-        return ops.mean(self._score(tp, fp, fn), axis=-1)
+        tp, fp, fn, _ = self._pixel_counts(y_true, y_pred, None)
+        return self._image_scores(tp, fp, fn)
 
     def result(self) -> Any:
         if self.average == "per_image":
