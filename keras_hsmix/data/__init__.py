@@ -1,6 +1,6 @@
 """Data: folder loader, built-in synthetic data, superpixels and the tf.data pipeline."""
 
-from keras_hsmix.data.augment import random_flip_rotate
+from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
 from keras_hsmix.data.folder import find_pairs, load_folder
 from keras_hsmix.data.pipeline import add_superpixels, make_pipeline, to_inputs_targets
 from keras_hsmix.data.synthetic import make_synthetic_dataset, synthetic_arrays
@@ -11,6 +11,7 @@ __all__ = [
     "load_folder",
     "make_pipeline",
     "make_synthetic_dataset",
+    "random_color_jitter",
     "random_flip_rotate",
     "synthetic_arrays",
     "to_inputs_targets",

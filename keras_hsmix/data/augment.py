@@ -1,4 +1,4 @@
-"""Geometric augmentation applied to images, masks and superpixels alike."""
+"""Augmentation of single samples: geometric (images, masks and superpixels alike) and colour (images only)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,49 @@ def random_flip_rotate(element: dict, seed: tf.Tensor | None = None) -> dict:
             value = tf.cond(draws[2] < 0.5, lambda v=value: tf.transpose(v, [1, 0, 2]), lambda v=value: v)
         out[key] = value[..., 0] if expanded else value
     return out
+
+
+COLOR_JITTER_RANGES = {"brightness": 0.1, "contrast": 0.2, "saturation": 0.2, "hue": 0.05}
+
+
+def random_color_jitter(element: dict, strength: float = 1.0, seed: tf.Tensor | None = None) -> dict:
+    """Random brightness, contrast, saturation and hue of the image; masks and all other keys untouched.
+
+    A light stain / colour augmentation for histology (H&E slides differ in stain from lab to lab
+    and slide to slide). At ``strength=1``: brightness ``+U(-0.1, 0.1)``, contrast and saturation
+    ``×U(0.8, 1.2)``, hue ``+U(-0.05, 0.05)`` turns (``COLOR_JITTER_RANGES``, all scaled by
+    ``strength``), drawn once per image with ``tf.image.adjust_*``, then clipped to ``[0, 1]``
+    (images in ``[0, 1]``, as the loaders make them). Saturation and hue apply to RGB images only;
+    other channel counts get brightness and contrast. Pure TensorFlow: runs on ``tf.data`` service
+    workers.
+
+    Args:
+        element: one unbatched sample with ``images`` ``[H, W, C]`` float in ``[0, 1]``.
+        strength: scales every range; ``0`` returns the element unchanged.
+        seed: optional stateless seed, shape ``[2]`` int; random when ``None``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> element = {"images": tf.fill((4, 4, 3), 0.5), "segmentation_masks": tf.ones((4, 4, 1), tf.int32)}
+        >>> out = random_color_jitter(element, seed=tf.constant([1, 2]))
+        >>> bool(tf.reduce_all(out["segmentation_masks"] == 1)), bool(tf.reduce_any(out["images"] != 0.5))
+        (True, True)
+    """
+    if not strength >= 0:
+        raise ValueError(f"color jitter strength must be >= 0, got {strength}")
+    if strength == 0:
+        return element
+    images = tf.convert_to_tensor(element["images"])
+    if not images.dtype.is_floating:
+        raise TypeError(f"color jitter needs float images in [0, 1], got dtype {images.dtype.name}")
+    if seed is None:
+        draws = tf.random.uniform([4], -1.0, 1.0)
+    else:
+        draws = tf.random.stateless_uniform([4], seed=seed, minval=-1.0, maxval=1.0)
+    r = {k: v * strength for k, v in COLOR_JITTER_RANGES.items()}
+    out = tf.image.adjust_brightness(images, draws[0] * r["brightness"])
+    out = tf.image.adjust_contrast(out, 1.0 + draws[1] * r["contrast"])
+    if images.shape[-1] == 3:
+        out = tf.image.adjust_saturation(out, 1.0 + draws[2] * r["saturation"])
+        out = tf.image.adjust_hue(out, draws[3] * r["hue"])
+    return {**element, "images": tf.clip_by_value(out, 0.0, 1.0)}

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from keras_hsmix.data.augment import random_flip_rotate
+from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
 from keras_hsmix.data.cache import (
     DEFAULT_NUM_LEVELS,
     add_superpixel_levels,
@@ -86,6 +86,7 @@ def make_pipeline(
     num_classes: int = 2,
     mixer: keras.layers.Layer | None | str = "hsmix",
     augment: bool = True,
+    color_jitter: float = 0.0,
     shuffle: int | None = 256,
     n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
     compactness: float = 10.0,
@@ -114,6 +115,9 @@ def make_pipeline(
         mixer: ``"hsmix"`` for ``HSMix(num_classes=..., seed=seed)``, any mixing
             layer, or ``None`` for no mixing (masks are still made one-hot).
         augment: random flips (and 90° rotations for square images) first.
+        color_jitter: strength of :func:`keras_hsmix.data.augment.random_color_jitter`
+            (brightness, contrast, saturation, hue of each image before mixing; masks
+            untouched); ``0`` (default) for none.
         shuffle: shuffle buffer, ``None`` for no shuffling.
         n_segments, compactness: SLIC settings.
         cache: cache the superpixels in memory (``True``) or in a file (path);
@@ -141,6 +145,8 @@ def make_pipeline(
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not color_jitter >= 0:
+        raise ValueError(f"color_jitter must be >= 0, got {color_jitter}")
     if mixer == "hsmix":
         mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)
     # Static saliency depends on the image only: compute it once, cached with the superpixels,
@@ -166,9 +172,10 @@ def make_pipeline(
     def per_step(element: dict) -> dict:
         if cache:
             element = draw_superpixel_level(element)
-        return random_flip_rotate(element) if augment else element
+        element = random_flip_rotate(element) if augment else element
+        return random_color_jitter(element, color_jitter) if color_jitter else element
 
-    if cache or augment:
+    if cache or augment or color_jitter:
         ds = ds.map(per_step, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if mixer is None:

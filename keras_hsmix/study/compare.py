@@ -55,6 +55,7 @@ class Method:
     p: float | None = None
     segments_scale: float = 1.0  # multiplies the study's n_segments range (ablation)
     mode: str = "random"  # HSMix's "random" (one branch per batch) or "concat" (hard and soft batches)
+    color: float = 0.0  # strength of random_color_jitter (stain / colour jitter of each image), 0: none
 
 
 def _methods() -> dict[str, Method]:
@@ -93,6 +94,9 @@ def _methods() -> dict[str, Method]:
         rest = (1.0 - hard) / 2
         out[name] = Method(name, "hsmix", True, probabilities=(hard, rest, rest), saliency="gradcam")
     out["hsmix_gradcam+flips@concat"] = Method("hsmix_gradcam+flips@concat", "hsmix", True, mode="concat")
+    # Colour (stain) jitter on top of flips, for the reference and for HSMix (compared with each other).
+    out["flips+color"] = Method("flips+color", "none", True, color=1.0)
+    out["hsmix_gradcam+flips+color"] = Method("hsmix_gradcam+flips+color", "hsmix", True, color=1.0)
     return out
 
 
@@ -105,7 +109,7 @@ ABLATIONS: tuple[str, ...] = (
     "hsmix_gradcam+flips@p0.3", "hsmix_gradcam+flips@p0.7", "hsmix_gradcam+flips@segx0.5",
     "hsmix_gradcam+flips@segx2", "hsmix_random+flips", "hsmix_gradcam+flips@mix0.5",
     "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat", "hsmix_gradcam+flips@hard0.5",
-    "hsmix_gradcam+flips@hard0.67",
+    "hsmix_gradcam+flips@hard0.67", "flips+color", "hsmix_gradcam+flips+color",
 )
 MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
 OTHER_METHODS: tuple[str, ...] = tuple(m for m in MAIN_METHODS if m not in KEY_METHODS)
@@ -332,7 +336,7 @@ def corrupt(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
 def _plain_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg: StudyConfig, seed: int):
     import tensorflow as tf
 
-    from keras_hsmix.data.augment import random_flip_rotate
+    from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
     from keras_hsmix.ops.masks import to_soft_masks
     from keras_hsmix.study.baselines import CutMixSeg, KerasImageAugment, MixUpSeg
 
@@ -340,6 +344,8 @@ def _plain_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg: 
     ds = ds.shuffle(256, seed=seed, reshuffle_each_iteration=True)
     if method.flips:
         ds = ds.map(random_flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
+    if method.color:
+        ds = ds.map(lambda e: random_color_jitter(e, method.color), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=len(images) >= cfg.batch_size)
     k = cfg.num_classes
     if method.mixer == "cutmix":
@@ -379,7 +385,8 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
         model = build_model(tc, steps)
         ds = tf.data.Dataset.from_tensor_slices({"images": images, "segmentation_masks": masks})
         pipeline = make_pipeline(ds, batch_size=cfg.batch_size, num_classes=cfg.num_classes, mixer=None,
-                                 augment=method.flips, n_segments=n_segments, seed=seed, output="dict",
+                                 augment=method.flips, color_jitter=method.color, n_segments=n_segments,
+                                 seed=seed, output="dict",
                                  drop_remainder=len(images) >= cfg.batch_size)
         return model, pipeline
     keras.utils.set_random_seed(seed)  # same initial weights as build_model for this seed
@@ -790,6 +797,21 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
     return lines
 
 
+def reference_method(method: str) -> str:
+    """The method a method is compared with: the same augmentation without the mixing.
+
+    Example:
+        >>> [reference_method(m) for m in ("hard", "hard+flips", "hsmix_gradcam+flips@p0.3",
+        ...                                "hsmix_gradcam+flips+color", "flips+color")]
+        ['none', 'flips', 'flips', 'flips+color', 'flips']
+    """
+    if method.endswith("+color") and method != "flips+color":
+        return "flips+color"
+    if method == "flips+color" or "+flips" in method:
+        return "flips"
+    return "none"
+
+
 def per_image_gaps(table: dict[tuple[str, int], dict], method: str, reference: str,
                    seeds: Iterable[int]) -> tuple[list[str], np.ndarray, int] | None:
     """Test-DSC gap per test image (points ×100), ``method`` − ``reference``, averaged over the paired seeds.
@@ -822,7 +844,7 @@ def per_image_lines(table: dict[tuple[str, int], dict], methods: list[str], seed
     """Report lines: where on the test split each method gains or loses against its reference, image by image."""
     rows = []
     for m in methods:
-        ref = "flips" if m.endswith("+flips") or "+flips@" in m else "none"
+        ref = reference_method(m)
         result = None if m == ref else per_image_gaps(table, m, ref, seeds)
         if result is None:
             continue
@@ -848,6 +870,8 @@ def _target_lines(table: dict[tuple[str, int], dict], seeds: list[int]) -> list[
               ("hsmix_gradcam+flips", "cutmix+flips", 0.0), ("hsmix_gradcam+flips", "mixup+flips", 0.0),
               ("hsmix_static+flips", "cutmix+flips", 0.0), ("hsmix_static+flips", "mixup+flips", 0.0),
               ("hsmix_gradcam", "none", 0.015)]
+    if any(m == "hsmix_gradcam+flips+color" for m, _ in table):  # ablation, beyond the issue's target
+        checks.append(("hsmix_gradcam+flips+color", "flips+color", 0.015))
     for m, ref, margin in checks:
         d = [100 * x for x in paired(table, m, ref, seeds)]
         if not d:

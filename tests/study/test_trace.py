@@ -1,0 +1,79 @@
+"""Per-epoch, per-image traces of a study run (diagnosis tool)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_hsmix.study.compare import RunSpec, StudyConfig, load_study_data
+from keras_hsmix.study.trace import summary_line, trace_run, write_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cfg(tmp_path: Path, epochs: int = 3) -> StudyConfig:
+    return StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
+                                    docs_dir=str(tmp_path / "docs"), epochs=epochs, size=32,
+                                    num_synthetic=12, max_test_images=4, n_segments=(8, 16))
+
+
+@pytest.mark.parametrize("method", ["flips", "hsmix_gradcam+flips"])
+def test_trace_records_every_k_epochs_and_the_last_and_matches_keras_validation(tmp_path: Path,
+                                                                                method: str) -> None:
+    cfg = _cfg(tmp_path)
+    data = load_study_data(cfg)
+    rows: list[int] = []
+    trace = trace_run(RunSpec(method, 0.5, 0), cfg, data, every=2, on_row=lambda row, t: rows.append(row["epoch"]))
+    assert [r["epoch"] for r in trace["epochs"]] == [2, 3] == rows
+    for row in trace["epochs"]:
+        for split, n in (("val", len(data.val_images)), ("test", len(data.test_images))):
+            assert len(row[split]["dice"]) == len(row[split]["foreground"]) == n
+            assert all(0.0 <= v <= 1.0 for v in row[split]["dice"] + row[split]["foreground"])
+        # Keras' val_dice of the epoch (per-image average) is the mean of the traced per-image scores.
+        assert row["val_dice"] == pytest.approx(np.mean(row["val"]["dice"]), abs=2e-3)
+    assert len(trace["test_names"]) == len(trace["test_foreground"]) == len(data.test_images)
+    assert trace["run_id"] == RunSpec(method, 0.5, 0).run_id(cfg)
+
+
+def test_trace_rejects_bad_arguments(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, epochs=1)
+    data = load_study_data(cfg)
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        trace_run(RunSpec("flips", 0.5, 0), cfg, data, every=0)
+    with pytest.raises(ValueError, match="unknown method 'cutmiks'"):
+        trace_run(RunSpec("cutmiks", 0.5, 0), cfg, data)
+
+
+def test_summary_line_counts_failed_images_and_their_foreground() -> None:
+    row = {"epoch": 10, "val_dice": 0.5, "test": {"dice": [0.05, 0.9, 0.1], "foreground": [0.0, 0.5, 0.1]}}
+    line = summary_line(row, [0.6, 0.5, 0.4])
+    assert "test images < 0.2: 2" in line and "predicted fg 0.05 of true 0.50" in line
+    assert "test images < 0.2: 0" in summary_line({**row, "test": {"dice": [0.9], "foreground": [0.5]}}, [0.5])
+
+
+def test_write_trace_is_atomic_json(tmp_path: Path) -> None:
+    path = write_trace({"run_id": "r", "epochs": []}, tmp_path / "traces")
+    assert path.name == "r.trace.json" and json.loads(path.read_text()) == {"run_id": "r", "epochs": []}
+    assert not list((tmp_path / "traces").glob("*.tmp"))
+
+
+def test_trace_script_on_synthetic_data(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "trace_run.py"), "--data", "synthetic", "--quick",
+         "--methods", "hard+flips", "--seed", "1", "--every", "1", "--out", str(tmp_path / "traces")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "epoch    1  val DSC" in out.stdout and "epoch    2  val DSC" in out.stdout
+    trace = json.loads(next((tmp_path / "traces").glob("*-hard+flips-s1.trace.json")).read_text())
+    assert [r["epoch"] for r in trace["epochs"]] == [1, 2] and trace["seed"] == 1
+
+
+def test_trace_script_needs_methods(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_run.py"), "--data", "synthetic"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 2 and "--methods" in out.stderr
