@@ -36,3 +36,16 @@ def test_train_builtin_and_refuses_to_clobber(tmp_path, capsys):
     assert not (out / "backup").exists()
     assert main(args) == 2
     assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_train_with_colour_jitter_records_it_and_rejects_a_negative_strength(tmp_path, capsys):
+    import json
+
+    base = ["--epochs", "1", "--size", "32", "--num-images", "8", "--base-filters", "4", "--depth", "2",
+            "--n-segments", "20", "30", "--verbose", "0"]
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--color-jitter", "1.0", *base]) == 0
+    assert json.loads((out / "config.json").read_text())["color_jitter"] == 1.0
+    bad = tmp_path / "bad"
+    assert main(["train", "--out", str(bad), "--color-jitter", "-1", *base]) == 2
+    assert "color_jitter must be >= 0" in capsys.readouterr().err and not bad.exists()

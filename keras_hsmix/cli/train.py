@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         saliency=args.saliency,
         n_segments=(args.n_segments[0], args.n_segments[-1]),
         flips=not args.no_flips,
+        color_jitter=args.color_jitter,
         seed=args.seed,
     )
     results = train(config, resume=args.resume, verbose=args.verbose)
@@ -56,6 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--saliency", default="gradcam", choices=["gradcam", "static", "random"])
     p.add_argument("--n-segments", type=int, nargs="+", default=[200, 400], help="N or LOW HIGH")
     p.add_argument("--no-flips", action="store_true")
+    p.add_argument("--color-jitter", type=float, default=0.0,
+                   help="strength of the colour (stain) jitter of each training image, 0: none, 1: light")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=2)
     p.set_defaults(func=run)

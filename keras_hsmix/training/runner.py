@@ -50,6 +50,7 @@ class TrainConfig:
     p: float = 0.5
     n_segments: tuple[int, int] = (200, 400)
     flips: bool = True
+    color_jitter: float = 0.0  # strength of data.random_color_jitter (images only), 0: none
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -240,6 +241,8 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     if masks.max() >= config.num_classes:
         raise ValueError(f"masks hold class id {int(masks.max())} >= num_classes ({config.num_classes})")
     learning_rate_schedule(config.learning_rate, config.lr_schedule, max(1, config.epochs))  # fail before writing
+    if not config.color_jitter >= 0:
+        raise ValueError(f"color_jitter must be >= 0, got {config.color_jitter}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     best_so_far = _reconcile_history(out / "history.csv", backup) if resume else None
@@ -255,6 +258,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
         num_classes=config.num_classes,
         mixer=None,  # HSMixModel mixes in train_step (Grad-CAM needs the model)
         augment=config.flips,
+        color_jitter=config.color_jitter,
         n_segments=tuple(config.n_segments),
         seed=config.seed,
         output="dict",
