@@ -6,6 +6,7 @@ the encoder, followed by an ASPP module and the DeepLabV3+ decoder.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import keras
@@ -25,6 +26,7 @@ def deeplab_v3_plus(
     base_filters: int = 16,
     final_activation: str | None = None,
     name: str = "deeplab_v3_plus",
+    sync_batch_norm: bool = False,
 ) -> keras.Model:
     """Build a compact DeepLabV3+ returning per-pixel logits.
 
@@ -51,6 +53,8 @@ def deeplab_v3_plus(
         final_activation: Optional activation after ``logits`` (layer
             ``final_activation``); default ``None`` outputs logits.
         name: Model name.
+        sync_batch_norm: Synchronise the batch-norm statistics across the
+            replicas of a ``tf.distribute`` strategy (see :func:`unet`).
 
     Returns:
         A functional ``keras.Model`` mapping ``[B, H, W, C]`` to
@@ -76,22 +80,23 @@ def deeplab_v3_plus(
     b = int(base_filters)
     height, width = input_shape[0], input_shape[1]
 
+    block = functools.partial(conv_bn_relu, sync_batch_norm=sync_batch_norm)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = conv_bn_relu(inputs, b, "stem_conv1", strides=2)
-    x = conv_bn_relu(x, b, "stem_conv2")
-    x = conv_bn_relu(x, 2 * b, "block1_conv1", strides=2)
-    low_level = conv_bn_relu(x, 2 * b, "block1_conv2")
-    x = conv_bn_relu(low_level, 4 * b, "block2_conv1", strides=2)
-    x = conv_bn_relu(x, 4 * b, "block2_conv2")
-    x = conv_bn_relu(x, 8 * b, "block3_conv1", strides=2)
-    x = conv_bn_relu(x, 8 * b, "block3_conv2")
+    x = block(inputs, b, "stem_conv1", strides=2)
+    x = block(x, b, "stem_conv2")
+    x = block(x, 2 * b, "block1_conv1", strides=2)
+    low_level = block(x, 2 * b, "block1_conv2")
+    x = block(low_level, 4 * b, "block2_conv1", strides=2)
+    x = block(x, 4 * b, "block2_conv2")
+    x = block(x, 8 * b, "block3_conv1", strides=2)
+    x = block(x, 8 * b, "block3_conv2")
 
     aspp_filters = 8 * b
-    branches = [conv_bn_relu(x, aspp_filters, "aspp_conv1x1", kernel_size=1)]
+    branches = [block(x, aspp_filters, "aspp_conv1x1", kernel_size=1)]
     for rate in ASPP_RATES:
-        branches.append(conv_bn_relu(x, aspp_filters, f"aspp_conv_rate{rate}", dilation_rate=rate))
+        branches.append(block(x, aspp_filters, f"aspp_conv_rate{rate}", dilation_rate=rate))
     pooled = layers.GlobalAveragePooling2D(keepdims=True, name="aspp_image_pool")(x)
-    pooled = conv_bn_relu(pooled, aspp_filters, "aspp_pool_conv", kernel_size=1)
+    pooled = block(pooled, aspp_filters, "aspp_pool_conv", kernel_size=1)
     pooled = layers.UpSampling2D(
         size=(height // OUTPUT_STRIDE, width // OUTPUT_STRIDE),
         interpolation="nearest",
@@ -99,13 +104,13 @@ def deeplab_v3_plus(
     )(pooled)
     branches.append(pooled)
     x = layers.Concatenate(axis=-1, name="aspp_concat")(branches)
-    x = conv_bn_relu(x, aspp_filters, "aspp_projection", kernel_size=1)
+    x = block(x, aspp_filters, "aspp_projection", kernel_size=1)
 
     x = layers.UpSampling2D(size=4, interpolation="bilinear", name="decoder_upsample")(x)
-    skip = conv_bn_relu(low_level, max(8, b), "decoder_lowlevel_proj", kernel_size=1)
+    skip = block(low_level, max(8, b), "decoder_lowlevel_proj", kernel_size=1)
     x = layers.Concatenate(axis=-1, name="decoder_concat")([x, skip])
-    x = conv_bn_relu(x, 4 * b, "decoder_conv1")
-    x = conv_bn_relu(x, 4 * b, "decoder_conv2")
+    x = block(x, 4 * b, "decoder_conv1")
+    x = block(x, 4 * b, "decoder_conv2")
     x = layers.Conv2D(num_classes, 1, padding="same", name="logits_lowres")(x)
     outputs = layers.UpSampling2D(size=4, interpolation="bilinear", name="logits")(x)
     if final_activation is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import keras
@@ -17,6 +18,7 @@ def conv_bn_relu(
     kernel_size: int = 3,
     dilation_rate: int = 1,
     strides: int = 1,
+    sync_batch_norm: bool = False,
 ) -> Any:
     """``Conv2D -> BatchNormalization -> ReLU`` block.
 
@@ -30,6 +32,9 @@ def conv_bn_relu(
         kernel_size: Conv kernel size.
         dilation_rate: Conv dilation rate.
         strides: Conv strides.
+        sync_batch_norm: Batch statistics over all replicas of a
+            ``tf.distribute`` strategy (``BatchNormalization(synchronized=True)``)
+            instead of per replica.
 
     Returns:
         The block's output tensor.
@@ -44,7 +49,7 @@ def conv_bn_relu(
         kernel_initializer="he_normal",
         name=name,
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(synchronized=sync_batch_norm, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -68,6 +73,7 @@ def unet(
     depth: int = 4,
     final_activation: str | None = None,
     name: str = "unet",
+    sync_batch_norm: bool = False,
 ) -> keras.Model:
     """Build a U-Net returning per-pixel logits (or activations).
 
@@ -93,6 +99,10 @@ def unet(
             ``final_activation``. Default ``None``: the model outputs logits
             (use ``from_logits=True`` in the loss).
         name: Model name.
+        sync_batch_norm: Synchronise the batch-norm statistics across the
+            replicas of a ``tf.distribute`` strategy (small per-replica batches,
+            as in segmentation, give noisy per-replica statistics). No effect
+            without a strategy.
 
     Returns:
         A functional ``keras.Model`` mapping ``[B, H, W, C]`` to
@@ -119,19 +129,20 @@ def unet(
                 f"by 2**depth = {factor}; pad or resize the input, or lower depth."
             )
 
+    block = functools.partial(conv_bn_relu, sync_batch_norm=sync_batch_norm)
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     skips = []
     for i in range(depth):
         filters = base_filters * 2**i
-        x = conv_bn_relu(x, filters, f"enc{i}_conv1")
-        x = conv_bn_relu(x, filters, f"enc{i}_conv2")
+        x = block(x, filters, f"enc{i}_conv1")
+        x = block(x, filters, f"enc{i}_conv2")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{i}_pool")(x)
 
     bottleneck_filters = base_filters * 2**depth
-    x = conv_bn_relu(x, bottleneck_filters, "bottleneck_conv1")
-    x = conv_bn_relu(x, bottleneck_filters, "bottleneck_conv2")
+    x = block(x, bottleneck_filters, "bottleneck_conv1")
+    x = block(x, bottleneck_filters, "bottleneck_conv2")
 
     for i in reversed(range(depth)):
         filters = base_filters * 2**i
@@ -144,8 +155,8 @@ def unet(
             name=f"dec{i}_upconv",
         )(x)
         x = layers.Concatenate(axis=-1, name=f"dec{i}_concat")([x, skips[i]])
-        x = conv_bn_relu(x, filters, f"dec{i}_conv1")
-        x = conv_bn_relu(x, filters, f"dec{i}_conv2")
+        x = block(x, filters, f"dec{i}_conv1")
+        x = block(x, filters, f"dec{i}_conv2")
 
     outputs = layers.Conv2D(num_classes, 1, padding="same", name="logits")(x)
     if final_activation is not None:

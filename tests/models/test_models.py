@@ -101,3 +101,27 @@ def test_fit_one_step_and_keras_round_trip(builder, num_classes, tmp_path):
     after = keras.ops.convert_to_numpy(restored(x, training=False))
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
     assert isinstance(restored.loss, DiceCELoss)
+
+
+def test_sync_batch_norm_uses_global_batch_statistics_under_mirrored_strategy():
+    """With ``sync_batch_norm=True`` two replicas update the BN statistics as one replica with the whole batch
+    does; without it each replica's statistics are its own (the mean of per-replica variances differs)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("_sync_bn.py")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+
+    def variance(replicas: int, mode: str) -> np.ndarray:
+        out = subprocess.run([sys.executable, str(script), str(replicas), mode], capture_output=True, text=True,
+                             env=env, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return np.array([float(v) for v in next(l for l in out.stdout.splitlines() if l.startswith("VAR")).split()[1:]])
+
+    single = variance(1, "local")
+    np.testing.assert_allclose(variance(2, "sync"), single, rtol=1e-3, atol=1e-5)
+    local = variance(2, "local")
+    assert np.all(local < 0.8 * single), (local, single)  # within-replica variance misses the between-half part
+    assert unet((16, 16, 3), 2, 2, 1, sync_batch_norm=True).get_layer("enc0_conv1_bn").synchronized
