@@ -135,3 +135,30 @@ def write_trace(trace: dict, out_dir: str | Path) -> Path:
     tmp.write_text(json.dumps(trace))
     tmp.replace(path)
     return path
+
+
+def group_curve(trace: dict, names: list[str]) -> dict[str, list[float]]:
+    """Per recorded epoch: mean test DSC and predicted foreground share of the named test images, and of the rest.
+
+    Example:
+        >>> trace = {"test_names": ["a", "b", "c"], "test_foreground": [0.5, 0.4, 0.3],
+        ...          "epochs": [{"epoch": 5, "val_dice": 0.7,
+        ...                      "test": {"dice": [0.1, 0.3, 0.9], "foreground": [0.0, 0.2, 0.3]}}]}
+        >>> group_curve(trace, ["a", "b"])
+        {'epoch': [5], 'val_dice': [0.7], 'dice': [0.2], 'foreground': [0.1], 'true_foreground': 0.45, 'rest_dice': [0.9]}
+    """
+    missing = [n for n in names if n not in trace["test_names"]]
+    if missing:
+        raise ValueError(f"test images {missing} are not in the trace (it has {len(trace['test_names'])} test images)")
+    idx = [trace["test_names"].index(n) for n in names]
+    rest = [i for i in range(len(trace["test_names"])) if i not in idx]
+    rows = trace["epochs"]
+
+    def mean(values: list[float], where: list[int]) -> float:
+        return round(float(np.mean([values[i] for i in where])), 4) if where else float("nan")
+
+    return {"epoch": [r["epoch"] for r in rows], "val_dice": [r["val_dice"] for r in rows],
+            "dice": [mean(r["test"]["dice"], idx) for r in rows],
+            "foreground": [mean(r["test"]["foreground"], idx) for r in rows],
+            "true_foreground": mean(trace["test_foreground"], idx),
+            "rest_dice": [mean(r["test"]["dice"], rest) for r in rows]}

@@ -77,3 +77,35 @@ def test_trace_script_needs_methods(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_run.py"), "--data", "synthetic"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 2 and "--methods" in out.stderr
+
+
+def _toy_trace() -> dict:
+    return {"run_id": "toy", "test_names": ["1", "2", "3"], "test_foreground": [0.6, 0.5, 0.2],
+            "epochs": [{"epoch": e, "val_dice": 0.5 + e / 100,
+                        "test": {"dice": [0.0, 0.2, 0.8 + e / 100], "foreground": [0.0, 0.1, 0.2]}}
+                       for e in (5, 10)]}
+
+
+def test_group_curve_separates_the_named_images_from_the_rest() -> None:
+    from keras_hsmix.study.trace import group_curve
+
+    curve = group_curve(_toy_trace(), ["1", "2"])
+    assert curve["epoch"] == [5, 10] and curve["dice"] == [0.1, 0.1]
+    assert curve["rest_dice"] == [0.85, 0.9] and curve["foreground"] == [0.05, 0.05]
+    assert curve["true_foreground"] == 0.55
+    with pytest.raises(ValueError, match=r"test images \['9'\] are not in the trace"):
+        group_curve(_toy_trace(), ["1", "9"])
+
+
+def test_trace_script_summarizes_a_written_trace(tmp_path: Path) -> None:
+    path = write_trace(_toy_trace(), tmp_path)
+    script = str(ROOT / "benchmarks" / "trace_run.py")
+    out = subprocess.run([sys.executable, script, "--summarize", str(path), "--images", "1", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert "images 1 2 (true foreground 0.55)" in lines[0]
+    assert lines[-1].split() == ["10", "0.600", "0.100", "0.050", "0.900"]
+    missing = subprocess.run([sys.executable, script, "--summarize", str(tmp_path / "nope.json"), "--images", "1"],
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "no trace file" in missing.stderr
