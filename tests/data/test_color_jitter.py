@@ -95,7 +95,9 @@ def test_study_colour_methods_jitter_their_training_images() -> None:
     images = np.full((4, 16, 16, 3), 0.5, np.float32)
     masks = np.zeros((4, 16, 16, 1), np.int32)
     assert compare.reference_method("hsmix_gradcam+flips+color") == "flips+color"
-    for name, unchanged in (("flips", True), ("flips+color", False), ("hsmix_gradcam+flips+color", False)):
+    assert compare.reference_method("mixup+flips+color") == "flips+color"
+    for name, unchanged in (("flips", True), ("flips+color", False), ("hsmix_gradcam+flips+color", False),
+                            ("mixup+flips+color", False)):
         _, dataset = compare._build(compare.METHODS[name], cfg, 0, images, masks)
         batch = next(iter(dataset))
         x = batch["images"] if isinstance(batch, dict) else batch[0]
