@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from keras_hsmix.study.compare import RunSpec, add_arguments, config_from_args, load_study_data
+    from keras_hsmix.study.compare import RunSpec, add_arguments, config_from_args, load_study_data, set_threads
     from keras_hsmix.study.trace import group_curve, summary_line, trace_run, write_trace
 
     argv = sys.argv[1:] if argv is None else argv
@@ -50,11 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in zip(curve["epoch"], curve["val_dice"], curve["dice"], curve["foreground"], curve["rest_dice"]):
             print(f"{row[0]:5d}  {row[1]:7.3f}  {row[2]:10.3f}  {row[3]:19.3f}  {row[4]:16.3f}")
         return 0
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
     if not args.methods:
         parser.error("name the methods to trace with --methods (for example --methods flips hsmix_gradcam+flips)")
     cfg = config_from_args(args, argv)

@@ -1002,13 +1002,21 @@ def config_from_args(args: Any, argv: Sequence[str] | None = None) -> StudyConfi
     return replace(cfg, **overrides)
 
 
-def main(args: Any, argv: Sequence[str] | None = None) -> int:
-    """Entry point shared by ``keras-hsmix compare`` and ``benchmarks/compare_augmentations.py``."""
-    if args.threads:
+def set_threads(threads: int) -> None:
+    """Limit TensorFlow's intra- and inter-op thread pools to ``threads`` each (0: leave TF's defaults).
+
+    Call before TensorFlow runs its first op. Two study processes with one thread each share 2 cores.
+    """
+    if threads:
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def main(args: Any, argv: Sequence[str] | None = None) -> int:
+    """Entry point shared by ``keras-hsmix compare`` and ``benchmarks/compare_augmentations.py``."""
+    set_threads(args.threads)
     cfg = config_from_args(args, argv)
     if args.list:
         done = {p.stem for p in Path(cfg.results_dir).glob("*.json")}
