@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         lr_schedule=args.lr_schedule,
+        weight_decay=args.weight_decay,
         base_filters=args.base_filters,
         depth=args.depth,
         mixing=args.mixing,
@@ -51,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
                    help="constant, or cosine decay to lr / 1000 over the run")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="> 0: AdamW with this weight decay (the authors' GlaS recipe: --lr 2e-3 --weight-decay 5e-4)")
     p.add_argument("--base-filters", type=int, default=16)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--mixing", default="hsmix", choices=["hsmix", "none"])

@@ -146,6 +146,7 @@ class StudyConfig:
     batch_size: int = 4
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"  # or "cosine" (to learning_rate / 1000 over the run)
+    weight_decay: float = 0.0  # > 0: AdamW (the authors' recipe: lr 2e-3, weight decay 5e-4), 0: Adam
     base_filters: int = 8
     depth: int = 4
     val_fraction: float = 0.2
@@ -192,7 +193,7 @@ class StudyConfig:
         return {
             "data": "glas" if self.data_dir else "synthetic", "size": self.size, "epochs": self.epochs,
             "batch_size": self.batch_size, "learning_rate": self.learning_rate, "lr_schedule": self.lr_schedule,
-            "optimizer": "adam",
+            "optimizer": "adamw" if self.weight_decay > 0 else "adam", "weight_decay": self.weight_decay,
             "loss": "DiceCE", "base_filters": self.base_filters, "depth": self.depth,
             "val_fraction": self.val_fraction, "split_seed": self.split_seed, "p": self.p,
             "n_segments": list(self.segments()), "max_train_images": self.max_train_images,
@@ -200,9 +201,28 @@ class StudyConfig:
         }
 
     def tag(self) -> str:
-        schedule = "" if self.lr_schedule == "constant" else f"-{self.lr_schedule[:3]}"
-        return (f"{'glas' if self.data_dir else 'synth'}{self.size}px-{self.epochs}ep{schedule}"
-                + ("-quick" if self.quick else ""))
+        """Names a group of comparable runs: data, size, epochs, then every training setting that differs
+        from the defaults (of :meth:`quick_config` in quick mode), so runs of other settings never share
+        result files.
+
+        Example:
+            >>> StudyConfig(data_dir="glas", epochs=400).tag()
+            'glas64px-400ep'
+            >>> StudyConfig(data_dir="glas", epochs=400, learning_rate=2e-3, weight_decay=5e-4).tag()
+            'glas64px-400ep-lr0.002-wd0.0005'
+        """
+        reference = StudyConfig.quick_config() if self.quick else StudyConfig()
+        parts = [f"{'glas' if self.data_dir else 'synth'}{self.size}px", f"{self.epochs}ep"]
+        if self.lr_schedule != "constant":
+            parts.append(self.lr_schedule[:3])
+        for attr, label in (("learning_rate", "lr"), ("weight_decay", "wd"), ("batch_size", "bs"),
+                            ("base_filters", "f"), ("depth", "d"), ("p", "p"), ("val_fraction", "val"),
+                            ("split_seed", "split")):
+            if getattr(self, attr) != getattr(reference, attr):
+                parts.append(f"{label}{getattr(self, attr):g}")
+        if self.n_segments != reference.n_segments:
+            parts.append("seg{}-{}".format(*self.segments()))
+        return "-".join(parts + (["quick"] if self.quick else []))
 
 
 @dataclass(frozen=True)
@@ -372,13 +392,15 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
     from keras_hsmix.losses import DiceCELoss
     from keras_hsmix.metrics import Dice, Jaccard
     from keras_hsmix.models import unet
-    from keras_hsmix.training.runner import TrainConfig, build_model, learning_rate_schedule, steps_per_epoch
+    from keras_hsmix.training.runner import (
+        TrainConfig, build_model, learning_rate_schedule, make_optimizer, steps_per_epoch,
+    )
 
     steps = steps_per_epoch(len(images), cfg.batch_size)
     n_segments = cfg.segments(method.segments_scale)
     if method.mixer == "hsmix":
         tc = TrainConfig(size=cfg.size, num_classes=cfg.num_classes, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                         learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule,
+                         learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule, weight_decay=cfg.weight_decay,
                          base_filters=cfg.base_filters, depth=cfg.depth,
                          mixing="hsmix", saliency=method.saliency, probabilities=method.probabilities,
                          mode=method.mode,
@@ -393,7 +415,7 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
     keras.utils.set_random_seed(seed)  # same initial weights as build_model for this seed
     model = unet((cfg.size, cfg.size, 3), cfg.num_classes, cfg.base_filters, cfg.depth)
     learning_rate = learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.epochs * steps)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=DiceCELoss(from_logits=True),
+    model.compile(optimizer=make_optimizer(learning_rate, cfg.weight_decay), loss=DiceCELoss(from_logits=True),
                   metrics=[Dice(from_logits=True), Jaccard(from_logits=True)])
     return model, _plain_pipeline(images, masks, method, cfg, seed)
 
@@ -500,6 +522,23 @@ def _write_json(path: Path, record: dict) -> None:
     os.replace(tmp, path)
 
 
+def check_settings(cfg: StudyConfig, paths: Sequence[Path]) -> None:
+    """Raises ``ValueError`` when a stored run was trained with other settings than ``cfg``'s.
+
+    A stored run is skipped as done and enters the report, so one trained under other settings (an old
+    file, a hand-copied one) would silently mix into the comparison. Keys missing from either side (older
+    records) are not compared.
+    """
+    expected = cfg.setting()
+    for path in paths:
+        stored = json.loads(Path(path).read_text()).get("setting", {})
+        diff = {k: (stored[k], expected[k]) for k in stored.keys() & expected.keys() if stored[k] != expected[k]}
+        if diff:
+            details = ", ".join(f"{k}: stored {a!r}, this study {b!r}" for k, (a, b) in sorted(diff.items()))
+            raise ValueError(f"{path} was trained with other settings than this study ({details}); "
+                             "move it away or use another --results-dir")
+
+
 def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
               deadline: float | None = None, report: bool = True, log: Any = print) -> dict[str, Any]:
     """Runs (or resumes) a study: trains each planned run whose JSON is missing, then writes the report.
@@ -520,6 +559,7 @@ def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
     results_dir = Path(cfg.results_dir)
     plan = plan_runs(cfg)
     done = {p.stem for p in results_dir.glob("*.json")} if results_dir.is_dir() else set()
+    check_settings(cfg, [results_dir / f"{r.run_id(cfg)}.json" for r in plan if r.run_id(cfg) in done])
     todo = [r for r in plan if r.run_id(cfg) not in done]
     summary: dict[str, Any] = {"trained": [], "skipped": [r.run_id(cfg) for r in plan if r.run_id(cfg) in done],
                                "remaining": []}
@@ -970,6 +1010,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--lr-schedule", default=None, choices=["constant", "cosine"],
                         help="constant (default) or cosine decay to lr / 1000 over the run; cosine groups are "
                              "tagged '-cos'")
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="> 0: AdamW with this weight decay (the authors' recipe: --lr 2e-3 --weight-decay 5e-4); "
+                             "settings other than the defaults are named in the run ids")
     parser.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs")
     parser.add_argument("--hours", type=float, default=None, help="start no new run after this many hours")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: default)")
@@ -990,7 +1033,7 @@ def config_from_args(args: Any, argv: Sequence[str] | None = None) -> StudyConfi
     for name, attr in (("size", "size"), ("epochs", "epochs"), ("seeds_25", "seeds_25"),
                        ("seeds_other", "seeds_other"), ("base_filters", "base_filters"), ("depth", "depth"),
                        ("batch_size", "batch_size"), ("lr", "learning_rate"),
-                       ("lr_schedule", "lr_schedule")):
+                       ("lr_schedule", "lr_schedule"), ("weight_decay", "weight_decay")):
         if getattr(args, name) is not None:
             overrides[attr] = getattr(args, name)
     if args.fractions:
