@@ -821,6 +821,7 @@ def _group_section(tag: str, device: str, recs: list[dict], docs: Path, first: b
         lines += per_image_lines(table, methods, seeds)
         if abs(fraction - 0.25) < 1e-9:
             lines += _target_lines(table, seeds)
+            lines += validation_selection_lines(table)
         rob = [m for m in methods if any("robustness" in table[k] for k in table if k[0] == m)]
         if rob:
             kinds = CORRUPTIONS
@@ -927,6 +928,75 @@ def _target_lines(table: dict[tuple[str, int], dict], seeds: list[int]) -> list[
         label = " (colour-jitter ablation, beyond the issue's target)" if (m, ref, margin) in ablations else ""
         lines.append(f"- {m} ≥ {ref} + {100 * margin:.1f} points{label}: {ok} on {len(d)} seed(s) "
                      f"(paired gap {_ms(d, 2)} points{t})")
+    return lines + [""]
+
+
+def hsmix_variants(methods: Iterable[str]) -> list[str]:
+    """The superpixel-mixing configurations on top of flips (HSMix and its ablations, hard or soft only), without
+    colour jitter, each once in first-seen order: the candidates a user would tune HSMix among.
+
+    Example:
+        >>> hsmix_variants(["flips", "hard+flips", "hsmix_gradcam+flips@p0.3", "hsmix_gradcam", "mixup+flips",
+        ...                 "hsmix_gradcam+flips+color", "hard+flips"])
+        ['hard+flips', 'hsmix_gradcam+flips@p0.3']
+    """
+    prefixes = ("hsmix_", "hard+", "soft_")
+    return [m for m in dict.fromkeys(methods) if m.startswith(prefixes) and "+flips" in m and "+color" not in m]
+
+
+def select_on_validation(
+    table: dict[tuple[str, int], dict],
+    candidates: Sequence[str],
+    reference: str = "flips",
+    select_seeds: Sequence[int] = range(5),
+    eval_seeds: Sequence[int] | None = None,
+) -> dict[str, Any] | None:
+    """Picks one configuration by validation only, then measures it on runs the choice never saw.
+
+    Among ``candidates`` that finished every seed of ``select_seeds``, the one with the highest mean best-validation
+    DSC is chosen; its test DSC is then compared with ``reference`` (paired) on ``eval_seeds`` (default: every
+    other seed both finished), fresh training runs whose scores played no part in the choice. Test scores are never
+    used to choose, so the gap on ``eval_seeds`` is an honest estimate of what tuning on validation buys. ``None``
+    when no candidate finished ``select_seeds``.
+
+    Returns ``{"chosen", "ranking": [(method, mean val DSC)...], "gap": [test DSC differences on the eval seeds
+    both finished], "eval_seeds_done"}``.
+    """
+    ranking = []
+    for m in candidates:
+        if all((m, s) in table for s in select_seeds):
+            ranking.append((m, float(np.mean([table[(m, s)]["best_val_dice"] for s in select_seeds]))))
+    if not ranking:
+        return None
+    ranking.sort(key=lambda item: -item[1])
+    chosen = ranking[0][0]
+    if eval_seeds is None:
+        eval_seeds = sorted({s for m, s in table if m == chosen and s not in set(select_seeds)})
+    done = [s for s in eval_seeds if (chosen, s) in table and (reference, s) in table]
+    gap = [table[(chosen, s)]["test"]["dice"] - table[(reference, s)]["test"]["dice"] for s in done]
+    return {"chosen": chosen, "ranking": ranking, "gap": gap, "eval_seeds_done": done}
+
+
+def validation_selection_lines(table: dict[tuple[str, int], dict]) -> list[str]:
+    """Report lines of :func:`select_on_validation` over the HSMix variants (25 % only)."""
+    result = select_on_validation(table, hsmix_variants(m for m, _ in table))
+    if result is None or len(result["ranking"]) < 2:
+        return []
+    top = ", ".join(f"{m} {v:.4f}" for m, v in result["ranking"][:4])
+    lines = ["HSMix configuration chosen on validation only: among the "
+             f"{len(result['ranking'])} HSMix variants on top of flips with seeds 0-4 finished, the highest mean "
+             f"best-validation DSC (seeds 0-4) is {top}.", ""]
+    d = [100 * x for x in result["gap"]]
+    if not d:
+        lines.append(f"- {result['chosen']} on seeds ≥ 5 (runs the choice never saw): not yet measured; run "
+                     f"`--seeds-25 10 --methods {result['chosen']} flips`")
+    else:
+        t = ""
+        if len(d) > 1 and np.std(d, ddof=1) > 0:
+            t = f", t = {np.mean(d) / (np.std(d, ddof=1) / np.sqrt(len(d))):.2f}"
+        seeds = ", ".join(map(str, result["eval_seeds_done"]))
+        lines.append(f"- {result['chosen']} − flips on seeds {seeds} (runs the choice never "
+                     f"saw): {_ms(d, 2)} points{t}, {sum(x > 0 for x in d)}/{len(d)} seeds better")
     return lines + [""]
 
 

@@ -79,6 +79,33 @@ def test_per_image_report_names_the_images_a_method_loses_and_gains_on() -> None
     assert compare.per_image_lines({("flips", 0): rec([0.5] * 4)}, ["flips"], [0]) == []
 
 
+def test_validation_selection_chooses_on_validation_and_scores_on_unseen_seeds() -> None:
+    def rec(val: float, test: float) -> dict:
+        return {"best_val_dice": val, "test": {"dice": test}}
+
+    table = {}
+    for s in range(8):
+        table[("flips", s)] = rec(0.70, 0.70)
+        # "@p0.3" has the best test scores on the selection seeds but a lower validation: it must not be chosen.
+        table[("hsmix_gradcam+flips@p0.3", s)] = rec(0.71, 0.90)
+        table[("hard+flips", s)] = rec(0.75, 0.70 if s < 3 else 0.72 + 0.01 * (s - 3))
+    table[("mixup+flips", 0)] = rec(0.99, 0.99)  # not an HSMix variant: never a candidate
+    table[("hsmix_gradcam+flips@segx2", 0)] = rec(0.99, 0.99)  # seeds 1-2 missing: not ranked
+    candidates = compare.hsmix_variants(m for m, _ in table)
+    result = compare.select_on_validation(table, candidates, select_seeds=range(3))
+    assert result["chosen"] == "hard+flips"
+    assert [m for m, _ in result["ranking"]] == ["hard+flips", "hsmix_gradcam+flips@p0.3"]
+    assert result["eval_seeds_done"] == [3, 4, 5, 6, 7]
+    np.testing.assert_allclose(result["gap"], [0.02, 0.03, 0.04, 0.05, 0.06])
+    # The report states the choice and the unseen-seed gap; without unseen seeds it says what to run.
+    lines = compare.validation_selection_lines(table)
+    assert any("hard+flips − flips on seeds 5, 6, 7" in line and "3/3 seeds better" in line for line in lines)
+    partial = {k: v for k, v in table.items() if k[1] < 5}
+    assert any("not yet measured" in line and "--methods hard+flips flips" in line
+               for line in compare.validation_selection_lines(partial))
+    assert compare.select_on_validation({("flips", 0): rec(0.7, 0.7)}, ["hard+flips"]) is None
+
+
 def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
     cfg = StudyConfig(fractions=(1.0, 0.25), seeds_25=2, seeds_other=1)
     runs = plan_runs(cfg)
