@@ -10,9 +10,11 @@ the centres of its own grid cell and of the 8 neighbouring cells (the local
 search window), and each iteration moves the centres to the mean of their
 pixels with one segment reduction over the whole batch.
 
-Differences from scikit-image: no connectivity enforcement (a superpixel may
-be split into fragments, and no small fragment is merged into a neighbour),
-and one grid per batch (``n_segments`` is one value for all images of a call).
+Connectivity is enforced as in scikit-image (each superpixel is one
+4-connected region), but differently: the largest piece of a label keeps it
+and every other piece joins a neighbouring superpixel, so no new id is made,
+where scikit-image turns pieces larger than half a superpixel into new labels.
+One grid per batch (``n_segments`` is one value for all images of a call).
 Ids lie in ``[0, gy * gx)``; an id whose centre lost all its pixels is simply
 absent, which the mixing core handles (empty superpixel slots are never read).
 
@@ -141,6 +143,111 @@ def majority_filter(labels: tf.Tensor) -> tf.Tensor:
     return tf.gather(tf.stack(neighbours, -1), winner[..., tf.newaxis], batch_dims=3)[..., 0]
 
 
+def _shift(x: tf.Tensor, dy: int, dx: int, fill: int | bool) -> tf.Tensor:
+    """``x`` ``[B, H, W]`` moved by one pixel (``out[y, x] = x[y - dy, x - dx]``), ``fill`` where nothing moves in."""
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1]], constant_values=fill)
+    return padded[:, 1 - dy:1 - dy + height, 1 - dx:1 - dx + width]
+
+
+_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # 4-connectivity, as scikit-image's SLIC
+
+
+def _run_ids(labels: tf.Tensor) -> tf.Tensor:
+    """Id of each pixel's horizontal run of equal labels, unique over the batch: ``[B, H, W]`` in ``[0, B*H*W)``."""
+    shape = tf.shape(labels)
+    change = tf.cast(tf.not_equal(labels[:, :, 1:], labels[:, :, :-1]), tf.int32)
+    runs = tf.concat([tf.zeros_like(change[:, :, :1]), tf.cumsum(change, axis=2)], axis=2)
+    rows = tf.reshape(tf.range(shape[0] * shape[1]), [shape[0], shape[1], 1])
+    return runs + rows * shape[2]
+
+
+def connected_components(labels: tf.Tensor) -> tf.Tensor:
+    """4-connected pieces of equal label: each pixel gets the smallest flat pixel index ``y * W + x`` of its piece.
+
+    Minimum propagation along whole runs of equal labels, alternately along rows and columns (one segment
+    reduction each), then pointer jumping (``c <- c[c]``), until nothing changes: the number of rounds grows
+    with how often a piece's paths turn, not with its length. One ``tf.while_loop`` for the batch, usable
+    under XLA.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> connected_components(tf.constant([[[1, 0, 1], [1, 0, 1]]])).numpy()[0]
+        array([[0, 1, 2],
+               [0, 1, 2]], dtype=int32)
+    """
+    labels = tf.convert_to_tensor(labels)
+    shape = tf.shape(labels)
+    batch, pixels = shape[0], shape[1] * shape[2]
+    start = tf.reshape(tf.range(pixels, dtype=tf.int32), [1, shape[1], shape[2]]) + tf.zeros_like(labels, tf.int32)
+    row_runs = _run_ids(labels)
+    column_runs = tf.transpose(_run_ids(tf.transpose(labels, [0, 2, 1])), [0, 2, 1])
+    slots = batch * pixels
+
+    def run_min(components: tf.Tensor, runs: tf.Tensor) -> tf.Tensor:
+        lowest = tf.math.unsorted_segment_min(tf.reshape(components, [-1]), tf.reshape(runs, [-1]), slots)
+        return tf.gather(lowest, runs)
+
+    def step(components: tf.Tensor, _: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        lowest = run_min(run_min(components, row_runs), column_runs)
+        flat = tf.reshape(lowest, [batch, pixels])
+        jumped = tf.reshape(tf.gather(flat, flat, batch_dims=1), shape)  # a piece's index points into the piece
+        return jumped, tf.reduce_any(tf.not_equal(jumped, components))
+
+    components, _ = tf.while_loop(lambda c, changed: changed, step, (start, tf.constant(True)),
+                                  maximum_iterations=pixels)
+    return components
+
+
+def enforce_connectivity(labels: tf.Tensor, num_labels: int) -> tf.Tensor:
+    """Makes every label one 4-connected region: its largest piece keeps it, the other pieces join a neighbour.
+
+    Each piece that is not the largest of its label takes, whole, the label of an adjacent pixel that already
+    belongs to a settled region (the largest pieces first, then pieces merged in earlier rounds), so that no
+    label ends up in two places and no new id is made: ids stay in ``[0, num_labels)``. scikit-image instead
+    merges pieces smaller than half a superpixel and turns larger ones into new labels.
+
+    Args:
+        labels: int ``[B, H, W]`` ids in ``[0, num_labels)``.
+        num_labels: number of id slots.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> split = tf.constant([[[0, 0, 1, 0], [0, 0, 1, 1], [1, 1, 1, 1]]])
+        >>> enforce_connectivity(split, 2).numpy()[0]
+        array([[0, 0, 1, 1],
+               [0, 0, 1, 1],
+               [1, 1, 1, 1]], dtype=int32)
+    """
+    labels = tf.cast(labels, tf.int32)
+    shape = tf.shape(labels)
+    batch, pixels = shape[0], shape[1] * shape[2]
+    components = connected_components(labels)
+    offsets = tf.range(batch)[:, tf.newaxis, tf.newaxis]
+    piece_ids = tf.reshape(components + offsets * pixels, [-1])
+    sizes = tf.math.unsorted_segment_sum(tf.ones_like(piece_ids), piece_ids, batch * pixels)
+    size = tf.reshape(tf.gather(sizes, piece_ids), shape)
+    # The largest piece of each label (ties: the smallest index), as one int64 key per pixel.
+    key = tf.cast(size, tf.int64) * tf.cast(pixels, tf.int64) + tf.cast(pixels - 1 - components, tf.int64)
+    label_ids = tf.reshape(labels + offsets * num_labels, [-1])
+    best = tf.math.unsorted_segment_max(tf.reshape(key, [-1]), label_ids, batch * num_labels)
+    settled = tf.equal(key, tf.reshape(tf.gather(best, label_ids), shape))
+
+    def step(labels: tf.Tensor, settled: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        offer = tf.fill(shape, -1)
+        for dy, dx in _NEIGHBOURS:
+            offer = tf.maximum(offer, tf.where(_shift(settled, dy, dx, False), _shift(labels, dy, dx, -1), -1))
+        offer = tf.where(settled, -1, offer)
+        chosen = tf.math.unsorted_segment_max(tf.reshape(offer, [-1]), piece_ids, batch * pixels)
+        taken = tf.reshape(tf.gather(chosen, piece_ids), shape)  # one label for the whole piece
+        adopt = tf.logical_and(tf.logical_not(settled), taken >= 0)
+        return tf.where(adopt, taken, labels), tf.logical_or(settled, adopt)
+
+    labels, _ = tf.while_loop(lambda l, s: tf.logical_not(tf.reduce_all(s)), step, (labels, settled),
+                              maximum_iterations=pixels)
+    return labels
+
+
 def tf_slic(
     images: tf.Tensor,
     n_segments: int = 300,
@@ -148,6 +255,7 @@ def tf_slic(
     iterations: int = 10,
     sigma: float = 2.0,
     smoothing: int = 2,
+    connectivity: bool = True,
 ) -> tf.Tensor:
     """SLIC superpixels of a batch ``[B, H, W, C]`` (C = 1 or 3, float in [0, 1]) as int32 ``[B, H, W]``.
 
@@ -159,8 +267,10 @@ def tf_slic(
         sigma: Gaussian blur of the image before clustering, in pixels (scikit-image's
             ``sigma``; its default is 0, but without connectivity enforcement the
             textured tissue of GlaS then breaks into thousands of fragments).
-        smoothing: passes of :func:`majority_filter` over the labels (stands in for
-            scikit-image's connectivity enforcement).
+        smoothing: passes of :func:`majority_filter` over the labels (removes the
+            stray pixels before the pieces are counted).
+        connectivity: make every superpixel one 4-connected region with
+            :func:`enforce_connectivity` (as scikit-image does by default).
 
     Example:
         >>> import tensorflow as tf
@@ -206,4 +316,4 @@ def tf_slic(
     labels = tf.cast(labels, tf.int32)
     for _ in range(smoothing):
         labels = majority_filter(labels)
-    return labels
+    return enforce_connectivity(labels, slots) if connectivity else labels

@@ -68,7 +68,7 @@ def test_timing_helpers():
     assert bench.rss_mib() > 0
 
 
-@pytest.mark.parametrize("name, count", [("mixing", 8), ("slic", 2), ("cache", 1), ("memory", 2), ("tf_slic", 6)])
+@pytest.mark.parametrize("name, count", [("mixing", 8), ("slic", 2), ("cache", 1), ("memory", 2), ("tf_slic", 8)])
 def test_benchmark_rows(name, count):
     # "fit" is left to `run.py --quick`: its model.fit calls take ~10 s even tiny.
     rows, xla = bench.run(TINY, only=[name], data_dir=None, xla=False, log=lambda message: None)
@@ -77,6 +77,8 @@ def test_benchmark_rows(name, count):
         assert row.section.startswith(str(list(bench.BENCHMARKS).index(name) + 1) + ".")
         assert np.isfinite(row.ratio) and row.ratio > 0 and row.status in ("met", "NOT met", "info")
         assert row.a_value > 0 and row.b_value > 0
+    if name == "tf_slic":  # connectivity is enforced: one region per label, as the row's target says
+        assert rows[-1].a_value == 1.0 and rows[-1].status == "met"
 
 
 def test_format_table():

@@ -7,7 +7,14 @@ import pytest
 import tensorflow as tf
 from skimage.color import rgb2lab
 
-from keras_hsmix.ops.tf_slic import grid_shape, majority_filter, rgb_to_lab, tf_slic
+from keras_hsmix.ops.tf_slic import (
+    connected_components,
+    enforce_connectivity,
+    grid_shape,
+    majority_filter,
+    rgb_to_lab,
+    tf_slic,
+)
 
 
 def _two_colours(batch: int = 2, size: int = 32) -> np.ndarray:
@@ -88,3 +95,66 @@ def test_unknown_height_is_rejected() -> None:
     fn = tf.function(lambda x: tf_slic(x, 4), input_signature=[tf.TensorSpec([None, None, None, 3])])
     with pytest.raises(ValueError, match="static height and width"):
         fn.get_concrete_function()
+
+
+def _random_labels(seed: int, shape=(3, 19, 23), num_labels: int = 4) -> np.ndarray:
+    """Blocky random label maps (nearest-upsampled noise), full of pieces that touch, enclose and wrap."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, num_labels, (shape[0], shape[1] // 3 + 1, shape[2] // 3 + 1))
+    labels = np.repeat(np.repeat(coarse, 3, axis=1), 3, axis=2)[:, : shape[1], : shape[2]]
+    flip = rng.random(shape) < 0.1  # single stray pixels too
+    return np.where(flip, rng.integers(0, num_labels, shape), labels).astype(np.int32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_connected_components_match_scikit_image(seed: int) -> None:
+    from skimage.measure import label
+
+    labels = _random_labels(seed)
+    ours = connected_components(tf.constant(labels)).numpy()
+    for i in range(len(labels)):
+        theirs = label(labels[i], background=-1, connectivity=1)
+        # The same partition, each piece named by its smallest flat pixel index.
+        flat = np.arange(labels[i].size).reshape(labels[i].shape)
+        for piece in np.unique(theirs):
+            inside = theirs == piece
+            assert np.all(ours[i][inside] == flat[inside].min())
+        assert len(np.unique(ours[i])) == theirs.max()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_enforce_connectivity_leaves_one_region_per_label(seed: int) -> None:
+    from skimage.measure import label
+
+    labels = _random_labels(seed)
+    out = enforce_connectivity(tf.constant(labels), 4).numpy()
+    assert out.dtype == np.int32 and out.min() >= 0 and out.max() < 4
+    for i in range(len(labels)):
+        before = label(labels[i], background=-1, connectivity=1)
+        after = label(out[i], background=-1, connectivity=1)
+        assert after.max() == len(np.unique(out[i]))  # every label is one 4-connected region
+        for piece in range(1, before.max() + 1):
+            inside = before == piece
+            new = np.unique(out[i][inside])
+            assert len(new) == 1  # a piece moves whole
+            same_label = labels[i] == labels[i][inside][0]
+            sizes = np.bincount(before[same_label])
+            if inside.sum() == sizes.max() and new[0] != labels[i][inside][0]:
+                # only a tie for the largest piece may move, and then another piece of equal size keeps the label
+                assert np.sum(sizes == sizes.max()) > 1
+    # Labels that were already connected are returned unchanged.
+    blocks = np.repeat(np.repeat(np.arange(4).reshape(1, 2, 2), 5, 1), 6, 2).astype(np.int32)
+    np.testing.assert_array_equal(enforce_connectivity(tf.constant(blocks), 4).numpy(), blocks)
+
+
+def test_tf_slic_superpixels_are_connected_on_real_tissue(glas_dir) -> None:
+    from PIL import Image
+    from skimage.measure import label
+
+    files = sorted((glas_dir / "train" / "images").iterdir())[:2]
+    images = np.stack([np.asarray(Image.open(f).convert("RGB").resize((96, 96)), np.float32) / 255 for f in files])
+    for connectivity, connected in ((True, True), (False, False)):
+        sp = tf_slic(tf.constant(images), 60, connectivity=connectivity).numpy()
+        regions = [label(s, background=-1, connectivity=1).max() for s in sp]
+        distinct = [len(np.unique(s)) for s in sp]
+        assert (regions == distinct) is connected, (connectivity, regions, distinct)
