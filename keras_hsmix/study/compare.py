@@ -904,6 +904,18 @@ def per_image_lines(table: dict[tuple[str, int], dict], methods: list[str], seed
             "|---|---|---|---|---|---|---|", *rows, ""]
 
 
+def _t_text(gaps: Sequence[float]) -> str:
+    """``", t = …"`` of a one-sample t over paired gaps (mean / (std / sqrt(n))), or ``""`` when undefined.
+
+    Example:
+        >>> _t_text([1.0, 2.0, 3.0]), _t_text([1.0])
+        (', t = 3.46', '')
+    """
+    if len(gaps) < 2 or np.std(gaps, ddof=1) == 0:
+        return ""
+    return f", t = {np.mean(gaps) / (np.std(gaps, ddof=1) / np.sqrt(len(gaps))):.2f}"
+
+
 def _target_lines(table: dict[tuple[str, int], dict], seeds: list[int]) -> list[str]:
     lines = ["Issue 4 target at 25 %, judged on the seeds both methods finished (paired test-DSC differences; "
              "t = mean / (std / sqrt(n)); two-sided 5 % critical |t|: 12.7 for n = 2, 4.3 for n = 3, 3.2 for n = 4, "
@@ -922,9 +934,7 @@ def _target_lines(table: dict[tuple[str, int], dict], seeds: list[int]) -> list[
             continue
         gap = float(np.mean(d))
         ok = "met" if gap >= 100 * margin - 1e-9 else "NOT met"
-        t = ""
-        if len(d) > 1 and np.std(d, ddof=1) > 0:
-            t = f", t = {gap / (np.std(d, ddof=1) / np.sqrt(len(d))):.2f}"
+        t = _t_text(d)
         label = " (colour-jitter ablation, beyond the issue's target)" if (m, ref, margin) in ablations else ""
         lines.append(f"- {m} ≥ {ref} + {100 * margin:.1f} points{label}: {ok} on {len(d)} seed(s) "
                      f"(paired gap {_ms(d, 2)} points{t})")
@@ -991,9 +1001,7 @@ def validation_selection_lines(table: dict[tuple[str, int], dict]) -> list[str]:
         lines.append(f"- {result['chosen']} on seeds ≥ 5 (runs the choice never saw): not yet measured; run "
                      f"`--seeds-25 10 --methods {result['chosen']} flips`")
     else:
-        t = ""
-        if len(d) > 1 and np.std(d, ddof=1) > 0:
-            t = f", t = {np.mean(d) / (np.std(d, ddof=1) / np.sqrt(len(d))):.2f}"
+        t = _t_text(d)
         seeds = ", ".join(map(str, result["eval_seeds_done"]))
         lines.append(f"- {result['chosen']} − flips on seeds {seeds} (runs the choice never "
                      f"saw): {_ms(d, 2)} points{t}, {sum(x > 0 for x in d)}/{len(d)} seeds better")
