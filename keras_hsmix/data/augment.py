@@ -7,6 +7,36 @@ import tensorflow as tf
 SPATIAL_KEYS = ("images", "segmentation_masks", "superpixels", "saliency")
 
 
+def with_element_draws(dataset: tf.data.Dataset, seed: int | None = None) -> tf.data.Dataset:
+    """Pairs each element with an int64 draw from a seeded stream: ``(element, draw)``.
+
+    The stream (``tf.data.Dataset.random``) is redrawn at every iteration (epoch), so
+    each epoch gets new draws; with a ``seed`` every run gets the same ones. Turn a
+    draw into stateless seeds with :func:`element_keys`: unlike stateful
+    ``tf.random`` ops, the result does not depend on the order in which a parallel
+    ``map`` happens to run its elements.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ds = with_element_draws(tf.data.Dataset.range(3), seed=0)
+        >>> [int(x) for x, _ in ds]
+        [0, 1, 2]
+    """
+    draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip(dataset, draws)
+
+
+def element_keys(draw: tf.Tensor, count: int) -> tf.Tensor:
+    """``count`` distinct stateless seeds ``[count, 2]`` from one draw of :func:`with_element_draws`.
+
+    Example:
+        >>> element_keys(tf.constant(7, tf.int64), 2).numpy().tolist()
+        [[7, 0], [7, 1]]
+    """
+    draw = tf.cast(draw, tf.int64)
+    return tf.stack([tf.fill([count], draw), tf.range(count, dtype=tf.int64)], axis=1)
+
+
 def random_flip_rotate(element: dict, seed: tf.Tensor | None = None) -> dict:
     """Random horizontal / vertical flips and, for square images, a random 90° rotation.
 

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
-from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
+from keras_hsmix.data.augment import element_keys, random_color_jitter, random_flip_rotate, with_element_draws
 from keras_hsmix.data.cache import (
     DEFAULT_NUM_LEVELS,
     add_superpixel_levels,
@@ -78,6 +78,53 @@ def to_inputs_targets(batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
 
 def _add_static_saliency(element: dict) -> dict:
     return {**element, "saliency": static_saliency(element["images"])}
+
+
+def augment_elements(
+    dataset: tf.data.Dataset,
+    seed: int | None = None,
+    draw_level: bool = False,
+    flips: bool = True,
+    color_jitter: float = 0.0,
+) -> tf.data.Dataset:
+    """Per-element random steps of every training pipeline, reproducible with a ``seed``.
+
+    Each element gets one draw of :func:`keras_hsmix.data.augment.with_element_draws`
+    and from it one stateless key per step, so a parallel ``map`` gives the same
+    result whatever order it runs the elements in, and every epoch differs. The
+    same ``seed`` gives the same flips to the same positions of the stream in every
+    pipeline (e.g. a baseline and an HSMix run of a paired comparison).
+
+    Args:
+        dataset: unbatched elements.
+        seed: seed of the draws; ``None`` follows the global seed.
+        draw_level: draw one cached superpixel granularity
+            (:func:`keras_hsmix.data.cache.draw_superpixel_level`).
+        flips: random flips and 90° rotations (:func:`random_flip_rotate`).
+        color_jitter: strength of :func:`random_color_jitter`, ``0`` for none.
+
+    Example:
+        >>> ds = tf.data.Dataset.from_tensors({"images": tf.random.uniform((8, 8, 3)),
+        ...                                    "segmentation_masks": tf.zeros((8, 8, 1), tf.int32)})
+        >>> first = [e["images"].numpy() for e in augment_elements(ds.repeat(4), seed=1)]
+        >>> again = [e["images"].numpy() for e in augment_elements(ds.repeat(4), seed=1)]
+        >>> all((a == b).all() for a, b in zip(first, again))
+        True
+    """
+    if not (draw_level or flips or color_jitter):
+        return dataset
+
+    def per_element(element: dict, draw: tf.Tensor) -> dict:
+        keys = element_keys(draw, 3)
+        if draw_level:
+            element = draw_superpixel_level(element, keys[0])
+        if flips:
+            element = random_flip_rotate(element, keys[1])
+        if color_jitter:
+            element = random_color_jitter(element, color_jitter, keys[2])
+        return element
+
+    return with_element_draws(dataset, seed).map(per_element, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def make_pipeline(
@@ -169,14 +216,7 @@ def make_pipeline(
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
 
-    def per_step(element: dict) -> dict:
-        if cache:
-            element = draw_superpixel_level(element)
-        element = random_flip_rotate(element) if augment else element
-        return random_color_jitter(element, color_jitter) if color_jitter else element
-
-    if cache or augment or color_jitter:
-        ds = ds.map(per_step, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = augment_elements(ds, seed, draw_level=bool(cache), flips=augment, color_jitter=color_jitter)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if mixer is None:
         from keras_hsmix.ops.masks import to_soft_masks
@@ -189,7 +229,10 @@ def make_pipeline(
         transform: Callable[[dict], dict] = one_hot
     else:
         transform = mixer
-    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    # A mixing layer draws from its own seed generator (a variable): with a seed, mix
+    # the batches one at a time, in order, so that every run draws the same mixes.
+    mix_calls = tf.data.AUTOTUNE if seed is None or mixer is None else None
+    ds = ds.map(transform, num_parallel_calls=mix_calls)
     if cache_saliency:
         ds = ds.map(lambda batch: {k: v for k, v in batch.items() if k != "saliency"})
     if output == "tuple":

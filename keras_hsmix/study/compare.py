@@ -357,16 +357,13 @@ def corrupt(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
 def _plain_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg: StudyConfig, seed: int):
     import tensorflow as tf
 
-    from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
+    from keras_hsmix.data.pipeline import augment_elements
     from keras_hsmix.ops.masks import to_soft_masks
     from keras_hsmix.study.baselines import CutMixSeg, KerasImageAugment, MixUpSeg
 
     ds = tf.data.Dataset.from_tensor_slices({"images": images, "segmentation_masks": masks}).cache()
     ds = ds.shuffle(256, seed=seed, reshuffle_each_iteration=True)
-    if method.flips:
-        ds = ds.map(random_flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
-    if method.color:
-        ds = ds.map(lambda e: random_color_jitter(e, method.color), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = augment_elements(ds, seed, flips=method.flips, color_jitter=method.color)
     ds = ds.batch(cfg.batch_size, drop_remainder=len(images) >= cfg.batch_size)
     k = cfg.num_classes
     if method.mixer == "cutmix":
@@ -378,7 +375,8 @@ def _plain_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg: 
     else:
         def layer(batch: dict) -> dict:
             return {"images": batch["images"], "segmentation_masks": to_soft_masks(batch["segmentation_masks"], k)}
-    ds = ds.map(lambda b: layer(b), num_parallel_calls=tf.data.AUTOTUNE)
+    # The mixing layers draw from their seed generators: in order, so a seed gives the same mixes.
+    ds = ds.map(lambda b: layer(b))
     ds = ds.map(lambda b: (b["images"], b["segmentation_masks"]))
     return ds.prefetch(tf.data.AUTOTUNE)
 

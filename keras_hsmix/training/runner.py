@@ -270,6 +270,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     train_ds = tf.data.Dataset.from_tensor_slices(
         {"images": images[train_idx], "segmentation_masks": masks[train_idx]}
     )
+    keras.utils.set_random_seed(config.seed)  # the pipeline's draws follow the global seed too
     pipeline = make_pipeline(
         train_ds,
         batch_size=config.batch_size,

@@ -228,3 +228,16 @@ def test_benchmark_wrapper_report_only(tmp_path: Path) -> None:
                         "--docs-dir", str(tmp_path / "d"), "--report-only"])
     assert code == 0
     assert "Not yet run" in (tmp_path / "d" / "results.md").read_text()
+
+
+def test_a_study_run_repeats_exactly_with_its_seed(tmp_path: Path) -> None:
+    # Paired comparisons rely on it: the same method and seed give the same run (data draws, mixes, weights).
+    def histories(folder: str) -> dict[str, list[float]]:
+        cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / folder), docs_dir=str(tmp_path),
+                                       methods=("mixup+flips", "hsmix_gradcam+flips"), robustness=False)
+        run_study(cfg)
+        return {f.stem: json.loads(f.read_text())["history"]["val_dice"]
+                for f in sorted((tmp_path / folder).glob("*.json"))}
+
+    first, again = histories("a"), histories("b")
+    assert len(first) == 2 and first == again
