@@ -2,11 +2,12 @@
 
 from keras_hsmix.data.augment import random_color_jitter, random_flip_rotate
 from keras_hsmix.data.folder import find_pairs, load_folder
-from keras_hsmix.data.pipeline import add_superpixels, make_pipeline, to_inputs_targets
+from keras_hsmix.data.pipeline import add_superpixels, augment_elements, make_pipeline, to_inputs_targets
 from keras_hsmix.data.synthetic import make_synthetic_dataset, synthetic_arrays
 
 __all__ = [
     "add_superpixels",
+    "augment_elements",
     "find_pairs",
     "load_folder",
     "make_pipeline",

@@ -357,7 +357,7 @@ def corrupt(images: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
 def _plain_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg: StudyConfig, seed: int):
     import tensorflow as tf
 
-    from keras_hsmix.data.pipeline import augment_elements
+    from keras_hsmix.data import augment_elements
     from keras_hsmix.ops.masks import to_soft_masks
     from keras_hsmix.study.baselines import CutMixSeg, KerasImageAugment, MixUpSeg
 

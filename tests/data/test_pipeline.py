@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix.data import add_superpixels, make_pipeline, make_synthetic_dataset, random_flip_rotate
+from keras_hsmix.data import add_superpixels, augment_elements, make_pipeline, make_synthetic_dataset, random_flip_rotate
 from keras_hsmix import SoftMix
 
 
@@ -104,8 +104,6 @@ def test_seeded_pipeline_repeats_every_draw_and_each_epoch_differs(mixer):
 
 
 def test_augment_elements_gives_paired_pipelines_the_same_flips():
-    from keras_hsmix.data.pipeline import augment_elements
-
     base = make_synthetic_dataset(8, (16, 16))
     with_levels = add_superpixels(base, n_segments=10).map(
         lambda e: {**e, "superpixel_levels": e.pop("superpixels")[tf.newaxis]}
