@@ -47,8 +47,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
-from keras_hsmix.data.augment import random_flip_rotate
-from keras_hsmix.data.pipeline import add_superpixels
+from keras_hsmix.data.pipeline import add_superpixels, augment_elements
 from keras_hsmix.layers.base import IMAGES, MASKS, SUPERPIXELS, BaseMix
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.masks import to_soft_masks
@@ -218,7 +217,7 @@ def load_with_superpixels(
         lambda name: tf.data.TFRecordDataset(name, compression_type=compression),
         cycle_length=min(len(files), 4),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle_files,
+        deterministic=seed is not None or not shuffle_files,  # a seed asks for a repeatable order
     )
     return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -313,8 +312,9 @@ def worker_pipeline(
     ds = load_with_superpixels(path, shuffle_files=bool(shuffle), seed=seed)
     if shuffle:
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        ds = ds.map(random_flip_rotate, num_parallel_calls=tf.data.AUTOTUNE)
+    # Stateless per-element keys from a Dataset.random stream: with a seed, a job repeats exactly whatever
+    # order the parallel map runs in; without one, each job draws fresh (as the mixing below).
+    ds = augment_elements(ds, seed, flips=augment)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
