@@ -171,7 +171,9 @@ def make_pipeline(
             with a mixer that uses static saliency, the saliency is cached too and flipped /
             rotated with the image (OpenCV's surround box is one pixel asymmetric, so this
             differs slightly from recomputing the saliency of the flipped image).
-        seed: seed of the shuffle and of the mixer.
+        seed: seed of the shuffle, of the per-element draws (:func:`augment_elements`)
+            and of the mixer; with a seed the pipeline repeats exactly, run after run
+            (each epoch still differs); ``None`` follows the global seed.
         output: ``"tuple"`` gives ``(images, soft_masks)`` for ``model.fit``;
             ``"dict"`` keeps the dict (for :class:`keras_hsmix.HSMixModel`).
         drop_remainder: drop a last, smaller batch.
