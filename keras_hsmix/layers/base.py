@@ -87,12 +87,7 @@ class BaseMix(keras.layers.Layer):
         ``[B, H, W]`` (computed with SLIC when absent); saliency float32
         ``[B, H, W]`` when given.
         """
-        if not isinstance(data, dict) or IMAGES not in data or MASKS not in data:
-            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(
-                f"{type(self).__name__} expects a dict with '{IMAGES}' and '{MASKS}' "
-                f"(optional '{SUPERPIXELS}', '{SALIENCY}'), got {keys}"
-            )
+        self._check_keys(data)
         out = dict(data)
         images = tf.convert_to_tensor(data[IMAGES])
         if images.shape.rank != 4:
@@ -125,6 +120,16 @@ class BaseMix(keras.layers.Layer):
             tf.debugging.assert_non_negative(sal, message=f"{SALIENCY}: negative values (saliency must be >= 0)")
             out[SALIENCY] = sal
         return out
+
+    def _check_keys(self, data: Any) -> None:
+        """Raises a clear error unless ``data`` is a dict with images and masks."""
+        if not isinstance(data, dict) or IMAGES not in data or MASKS not in data:
+            got = f"keys {sorted(data)}" if isinstance(data, dict) else f"a {type(data).__name__}"
+            raise ValueError(
+                f"{type(self).__name__} expects a dict with '{IMAGES}' and '{MASKS}' "
+                f"(optional '{SUPERPIXELS}', '{SALIENCY}'), got {got}; a mix needs the masks, "
+                f"since they are mixed like the images"
+            )
 
     @staticmethod
     def _check_same_size(name: str, images: tf.Tensor, other: tf.Tensor) -> tf.Tensor:
@@ -180,7 +185,8 @@ class BaseMix(keras.layers.Layer):
     def call(self, data: dict, training: bool = True) -> dict:
         if not training:
             return data
-        single = IMAGES in data and tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
+        self._check_keys(data)
+        single = tf.convert_to_tensor(data[IMAGES]).shape.rank == 3 and tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
         if single:  # an unbatched sample: a batch of one is returned unmixed
             data = {k: tf.convert_to_tensor(v)[tf.newaxis] for k, v in data.items()}
         batch = self.prepare_inputs(data)

@@ -126,7 +126,8 @@ def canonical_masks(masks: tf.Tensor, num_classes: int | None) -> tf.Tensor:
     tf.debugging.assert_less(
         ids,
         tf.constant(num_classes, tf.int32),
-        message=f"segmentation_masks: class id >= num_classes ({num_classes})",
+        message=f"segmentation_masks: class id >= num_classes ({num_classes})"
+        + ("; binary masks (0 background, 1 foreground) need num_classes=2" if num_classes == 1 else ""),
     )
     return ids
 
@@ -147,7 +148,7 @@ def _single_class(masks: tf.Tensor) -> tf.Tensor:
         tf.logical_or(all_ids, all_one_hot),
         True,
         message="segmentation_masks: with num_classes=1, masks must hold class id 0 everywhere "
-        "(or be the one-hot value 1 everywhere); got other values (class id >= num_classes (1)?)",
+        "(or be the one-hot value 1 everywhere); got other values (class id >= num_classes (1)?); binary masks need num_classes=2",
     )
     if masks.shape.rank == 4:
         masks = masks[..., 0]

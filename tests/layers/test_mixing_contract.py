@@ -175,6 +175,13 @@ class TestErrors:
         with pytest.raises(ValueError, match="segmentation_masks"):
             make_layer(num_classes=3)({"images": np.zeros((2, 8, 8, 3), np.float32)})
 
+    @pytest.mark.parametrize("data", [np.zeros((2, 8, 8, 3), np.float32), [np.zeros((2, 8, 8, 3), np.float32)]])
+    def test_images_without_a_dict(self, make_layer, data):
+        # A bare image batch (as Keras' own image layers take) names what is missing, not an
+        # obscure conversion error; a mix needs the masks.
+        with pytest.raises(ValueError, match="expects a dict with 'images' and 'segmentation_masks'"):
+            make_layer(num_classes=3)(data)
+
     def test_wrong_rank(self, make_layer):
         with pytest.raises(ValueError, match="expected"):
             make_layer(num_classes=3)(

@@ -92,6 +92,8 @@ LAYER_CASES: dict[str, tuple[Callable[[dict], dict], dict[str, Any], str]] = {
                                     {"num_classes": 2}, "segmentation_masks: probabilities above 1"),
     "binary_mask_with_num_classes_1": (_set("segmentation_masks", lambda b: b["segmentation_masks"][..., None]
                                             .astype(np.float32)), {"num_classes": 1}, "num_classes=1"),
+    "binary_id_mask_with_num_classes_1": (_set("segmentation_masks", lambda b: np.ones((3, 8, 8), np.int32)),
+                                          {"num_classes": 1}, "binary masks .* need num_classes=2"),
     "mask_rank_2": (_set("segmentation_masks", lambda b: b["segmentation_masks"][0]), {"num_classes": 2},
                     "segmentation_masks: expected"),
     "mask_rank_5": (_set("segmentation_masks", lambda b: b["segmentation_masks"][..., None, None]),
