@@ -21,7 +21,7 @@ COLUMNS = (
     "saliency A",
     "saliency B",
     "soft mix",
-    "soft mask (class 1)",
+    "soft mask (foreground)",
 )
 
 
@@ -47,7 +47,8 @@ def preview_figure(
 
     Columns: A, B (with mask contours), B's superpixel boundaries, the hard mix
     with its mask overlaid, the static saliency of A and of B, the soft mix and
-    its soft mask (probability of class 1). The mixes are made by
+    its soft mask (probability of foreground: any class but 0; with more than two
+    classes the contours and overlays show the foreground too). The mixes are made by
     :class:`HardMix` and :class:`SoftMix` with the partner fixed to the other
     image of the pair.
 
@@ -79,13 +80,12 @@ def preview_figure(
     hard_out = hard.transform(canon, transformation)
     soft_out = soft.transform(canon, transformation)
     saliency = static_saliency(images).numpy()
-    fg = min(1, num_classes - 1)
 
     fig, axes = plt.subplots(pairs, len(COLUMNS), figsize=(2.6 * len(COLUMNS), 2.6 * pairs), squeeze=False)
     for row in range(pairs):
         a, b = 2 * row, 2 * row + 1
-        hard_mask = hard_out["segmentation_masks"][a].numpy()[..., fg]
-        soft_mask = soft_out["segmentation_masks"][a].numpy()[..., fg]
+        hard_mask = 1.0 - hard_out["segmentation_masks"][a].numpy()[..., 0]
+        soft_mask = 1.0 - soft_out["segmentation_masks"][a].numpy()[..., 0]
         bounds = find_boundaries(superpixels[b].numpy(), mode="inner")
         sp_view = images[b].copy()
         sp_view[bounds] = (1.0, 1.0, 0.0)

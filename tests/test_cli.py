@@ -49,3 +49,52 @@ def test_train_with_colour_jitter_records_it_and_rejects_a_negative_strength(tmp
     bad = tmp_path / "bad"
     assert main(["train", "--out", str(bad), "--color-jitter", "-1", *base]) == 2
     assert "color_jitter must be >= 0" in capsys.readouterr().err and not bad.exists()
+
+
+def _multiclass_folder(root, n=8, size=24):
+    """Images with masks that store class ids 0, 1, 2, named '<stem>_mask.png' as many datasets do."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        mask[: size // 2, : size // 2] = 1
+        mask[size // 2 :, size // 2 :] = 2
+        image = (rng.random((size, size, 3)) * 60 + mask[..., None] * 60).astype(np.uint8)
+        Image.fromarray(image).save(root / "images" / f"case{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"case{i}_mask.png")
+    return root
+
+
+def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, capsys):
+    import json
+
+    data = _multiclass_folder(tmp_path / "data")
+    base = ["--data", str(data), "--epochs", "1", "--size", "24", "--num-classes", "3", "--base-filters", "4",
+            "--depth", "2", "--n-segments", "10", "20", "--verbose", "0", "--mask-suffix", "_mask"]
+    # Binary mask modes with three classes would train on two: refused before anything is written.
+    wrong = tmp_path / "wrong"
+    assert main(["train", "--out", str(wrong), *base]) == 2
+    assert "mask_mode='nonzero' makes binary masks" in capsys.readouterr().err and not wrong.exists()
+
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--mask-mode", "values", *base]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["mask_mode"], config["label_values"], config["mask_suffix"]) == ("values", None, "_mask")
+    results = json.loads((out / "results.json").read_text())
+    assert 0.0 <= results["validation"]["dice"] <= 1.0
+
+    # Values that are not the classes' raw mask values name the file and the values.
+    bad = tmp_path / "bad"
+    assert main(["train", "--out", str(bad), "--mask-mode", "values", "--label-values", "0", "1", "5", *base]) == 2
+    assert "case" in capsys.readouterr().err and not bad.exists()
+
+
+def test_preview_with_mask_values(tmp_path, capsys):
+    data = _multiclass_folder(tmp_path / "data", n=2, size=32)
+    out = tmp_path / "p.png"
+    args = ["preview", "--data", str(data), "--out", str(out), "--size", "32", "--pairs", "1", "--n-segments", "10",
+            "--mask-suffix", "_mask", "--mask-mode", "values"]
+    assert main(args) == 2
+    assert "--label-values" in capsys.readouterr().err
+    assert main([*args, "--label-values", "0", "1", "2"]) == 0 and out.exists()

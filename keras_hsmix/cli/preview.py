@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from keras_hsmix.cli.common import load_arrays
+from keras_hsmix.cli.common import add_mask_arguments, load_arrays
 
 
 def run(args: argparse.Namespace) -> int:
     from keras_hsmix.visualize import preview_figure
 
-    images, masks = load_arrays(args.data, args.size, 2 * args.pairs, args.mask_mode, args.seed)
-    path = preview_figure(images, masks, args.out, n_segments=args.n_segments, p=args.p, seed=args.seed)
+    if args.mask_mode == "values" and args.label_values is None:
+        raise ValueError("--mask-mode values needs --label-values (the raw mask value of each class, in class order)")
+    images, masks = load_arrays(args.data, args.size, 2 * args.pairs, args.mask_mode, args.seed,
+                                label_values=args.label_values, mask_suffix=args.mask_suffix)
+    num_classes = max(2, int(masks.max()) + 1)  # binary folders and the built-in data: 2
+    path = preview_figure(images, masks, args.out, num_classes=num_classes, n_segments=args.n_segments, p=args.p,
+                          seed=args.seed)
     source = args.data or "built-in synthetic data"
     print(f"wrote {path} ({len(images) // 2} pairs from {source})")
     return 0
@@ -25,6 +30,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", type=int, default=2, help="number of image pairs (rows)")
     p.add_argument("--n-segments", type=int, default=300, help="SLIC superpixels per image")
     p.add_argument("--p", type=float, default=0.5, help="probability of picking a superpixel")
-    p.add_argument("--mask-mode", default="nonzero", choices=["nonzero", "threshold"], help="mask mapping")
+    add_mask_arguments(p)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from keras_hsmix.cli.common import add_mask_arguments
+
 
 def run(args: argparse.Namespace) -> int:
     from keras_hsmix.training.runner import TrainConfig, train
@@ -16,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         num_classes=args.num_classes,
         mask_mode=args.mask_mode,
+        label_values=args.label_values,
+        mask_suffix=args.mask_suffix,
         num_images=args.num_images,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -45,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--num-classes", type=int, default=2)
-    p.add_argument("--mask-mode", default="nonzero", choices=["nonzero", "threshold"])
+    add_mask_arguments(p)
     p.add_argument("--num-images", type=int, default=32, help="built-in data only")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=4)

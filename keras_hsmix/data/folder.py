@@ -117,11 +117,44 @@ def _list_by_stem(folder: Path) -> dict[str, Path]:
     return by_stem
 
 
+def _strip_suffix(masks: dict[str, Path], suffix: str) -> dict[str, Path]:
+    """Keys masks by their image's stem: ``12_mask`` -> ``12`` for ``suffix="_mask"``.
+
+    A mask whose stem does not end with the suffix keeps its stem (and is then reported
+    as unpaired unless an image has that stem).
+    """
+    if not suffix:
+        return masks
+    keyed: dict[str, Path] = {}
+    for stem, path in masks.items():
+        key = stem[: -len(suffix)] if stem.endswith(suffix) and len(stem) > len(suffix) else stem
+        if key in keyed:
+            a, b = sorted([keyed[key].name, path.name])
+            raise ValueError(f"two masks for the image stem '{key}' with mask_suffix={suffix!r}: '{a}' and '{b}'")
+        keyed[key] = path
+    return keyed
+
+
+def _suffix_hint(image_stems: set[str], mask_stems: list[str]) -> str:
+    """Suggests ``mask_suffix`` when every unpaired mask is an unpaired image's stem plus one suffix."""
+    suffixes = set()
+    for stem in mask_stems:
+        found = [stem[i:] for i in range(1, len(stem)) if stem[:i] in image_stems]
+        if not found:
+            return ""
+        suffixes.add(min(found, key=len))
+    if len(suffixes) == 1:
+        suffix = suffixes.pop()
+        return f"the masks look named '<image stem>{suffix}': pass mask_suffix={suffix!r} to pair them; or "
+    return ""
+
+
 def find_pairs(
     data_dir: str | os.PathLike[str],
     images_subdir: str = "images",
     masks_subdir: str = "masks",
     allow_unpaired: bool = False,
+    mask_suffix: str = "",
 ) -> list[tuple[Path, Path]]:
     """List the ``(image_path, mask_path)`` pairs of a dataset folder.
 
@@ -135,6 +168,9 @@ def find_pairs(
         masks_subdir: name of the mask sub-folder.
         allow_unpaired: if False (default) an image without a mask or a mask without an
             image is an error; if True such files are skipped with a logged warning.
+        mask_suffix: what a mask's stem adds to its image's stem, for datasets that name
+            masks ``images/12.jpg`` -> ``masks/12_mask.png`` (``mask_suffix="_mask"``).
+            When masks are unpaired and share such a suffix, the error suggests it.
 
     Returns:
         A list of ``(image_path, mask_path)`` tuples.
@@ -166,8 +202,10 @@ def find_pairs(
     images_dir = _check_subdir(root, images_subdir, "images_subdir")
     masks_dir = _check_subdir(root, masks_subdir, "masks_subdir")
 
+    if not isinstance(mask_suffix, str):
+        raise TypeError(f"mask_suffix must be a string, got {type(mask_suffix).__name__}")
     images = _list_by_stem(images_dir)
-    masks = _list_by_stem(masks_dir)
+    masks = _strip_suffix(_list_by_stem(masks_dir), mask_suffix)
     if not images:
         raise ValueError(
             f"no images found in '{images_dir}' (looked for files ending in {', '.join(IMAGE_EXTENSIONS)})"
@@ -189,7 +227,8 @@ def find_pairs(
             )
         message = "; ".join(parts)
         if not allow_unpaired:
-            raise ValueError(f"unpaired files: {message} (pass allow_unpaired=True to skip them)")
+            hint = _suffix_hint(set(images) - set(masks), [masks[s].stem for s in masks.keys() - images.keys()])
+            raise ValueError(f"unpaired files: {message} ({hint}pass allow_unpaired=True, or on_error='skip' in load_folder, to skip them)")
         logger.warning("skipping unpaired files: %s", message)
 
     stems = sorted(images.keys() & masks.keys(), key=natural_sort_key)
@@ -466,6 +505,7 @@ def load_folder(
     images_subdir: str = "images",
     masks_subdir: str = "masks",
     on_error: str = "raise",
+    mask_suffix: str = "",
 ) -> tf.data.Dataset:
     """Load a folder of images and segmentation masks as a ``tf.data.Dataset``.
 
@@ -503,6 +543,8 @@ def load_folder(
             ``"skip"`` skips unpaired files and bad pairs (unreadable, truncated or empty
             file, NaN/Inf, size mismatch, unexpected mask value), logging a warning that
             names the file and the reason, and raises only if no pair is left.
+        mask_suffix: what a mask's file stem adds to its image's stem (``"_mask"`` pairs
+            ``images/12.jpg`` with ``masks/12_mask.png``); see :func:`find_pairs`.
 
     Returns:
         A ``tf.data.Dataset`` of dicts ``{"images": float32 [H, W, channels],
@@ -545,7 +587,7 @@ def load_folder(
         raise ValueError(f"label_values is only used with mask_mode='values' (got mask_mode={mask_mode!r})")
 
     skip = on_error == "skip"
-    pairs = find_pairs(data_dir, images_subdir, masks_subdir, allow_unpaired=skip)
+    pairs = find_pairs(data_dir, images_subdir, masks_subdir, allow_unpaired=skip, mask_suffix=mask_suffix)
 
     def load(pair: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray] | _BadPairError:
         try:

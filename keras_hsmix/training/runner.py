@@ -34,7 +34,9 @@ class TrainConfig:
     test_data: str | None = None
     size: int = 128
     num_classes: int = 2
-    mask_mode: str = "nonzero"
+    mask_mode: str = "nonzero"  # how mask files become class ids: "nonzero", "threshold" (binary) or "values"
+    label_values: list[int] | None = None  # mask_mode="values": raw value of each class; None: 0..num_classes-1
+    mask_suffix: str = ""  # a mask's file stem is its image's stem + this (e.g. "_mask")
     num_images: int = 32  # synthetic data only
     val_fraction: float = 0.2
     epochs: int = 5
@@ -59,7 +61,11 @@ class TrainConfig:
 def _arrays(folder: str | None, config: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from keras_hsmix.cli.common import load_arrays
 
-    return load_arrays(folder, config.size, None, config.mask_mode, seed, num_images=config.num_images)
+    label_values = config.label_values
+    if config.mask_mode == "values" and label_values is None:
+        label_values = list(range(config.num_classes))  # masks that store the class ids themselves
+    return load_arrays(folder, config.size, None, config.mask_mode, seed, num_images=config.num_images,
+                       label_values=label_values, mask_suffix=config.mask_suffix)
 
 
 def _reconcile_history(history: Path, backup: Path) -> float | None:
@@ -254,6 +260,12 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
             return json.loads((out / "results.json").read_text())
 
     # Load and check the data before anything is written, so bad data leaves no run folder.
+    if config.data is not None and config.num_classes > 2 and config.mask_mode != "values":
+        raise ValueError(
+            f"mask_mode={config.mask_mode!r} makes binary masks (class ids 0 and 1), but num_classes="
+            f"{config.num_classes}: for multi-class masks use mask_mode='values' (CLI: --mask-mode values), "
+            "with label_values the raw mask value of each class (default 0..num_classes-1)"
+        )
     images, masks = _arrays(config.data, config, config.seed)
     if masks.max() >= config.num_classes:
         raise ValueError(f"masks hold class id {int(masks.max())} >= num_classes ({config.num_classes})")

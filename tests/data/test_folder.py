@@ -429,6 +429,43 @@ def test_unpaired_files(tmp_path, caplog):
     assert "extra_img.png" in caplog.text
 
 
+def test_mask_suffix_pairs_masks_named_after_their_image(tmp_path):
+    # Many public datasets name masks '<image stem>_mask' (or '_anno', '_segmentation').
+    rng = np.random.default_rng(0)
+    masks = {}
+    for stem in ("case2", "case10"):
+        _save(tmp_path / "images" / f"{stem}.jpg", _image(rng))
+        masks[stem] = _mask(rng)
+        _save(tmp_path / "masks" / f"{stem}_mask.png", masks[stem])
+    with pytest.raises(ValueError, match=r"look named '<image stem>_mask': pass mask_suffix='_mask'"):
+        load_folder(tmp_path)
+    pairs = find_pairs(tmp_path, mask_suffix="_mask")
+    assert [(i.name, m.name) for i, m in pairs] == [("case2.jpg", "case2_mask.png"), ("case10.jpg", "case10_mask.png")]
+    ds = load_folder(tmp_path, image_size=None, mask_suffix="_mask")
+    got = [e["segmentation_masks"][..., 0] for e in ds.as_numpy_iterator()]
+    np.testing.assert_array_equal(got[0], masks["case2"] > 0)
+    np.testing.assert_array_equal(got[1], masks["case10"] > 0)
+
+
+def test_mask_suffix_errors(tmp_path):
+    root = _make_folder(tmp_path, stems=("1",))
+    _save(root / "masks" / "1_mask.png", _mask(np.random.default_rng(1)))
+    with pytest.raises(ValueError, match=r"two masks for the image stem '1'.*'1.png' and '1_mask.png'"):
+        find_pairs(root, mask_suffix="_mask")
+    with pytest.raises(TypeError, match="mask_suffix must be a string"):
+        find_pairs(root, mask_suffix=None)
+
+
+def test_unpaired_files_without_a_common_suffix_give_no_suffix_hint(tmp_path):
+    root = _make_folder(tmp_path, stems=("1", "2"))
+    rng = np.random.default_rng(0)
+    _save(root / "images" / "a.png", _image(rng))
+    _save(root / "masks" / "b.png", _mask(rng))
+    with pytest.raises(ValueError) as info:
+        find_pairs(root)
+    assert "mask_suffix" not in str(info.value) and "on_error='skip'" in str(info.value)
+
+
 def test_only_unpaired_files(tmp_path):
     _save(tmp_path / "images" / "a.png", np.zeros((4, 4), np.uint8))
     _save(tmp_path / "masks" / "b.png", np.zeros((4, 4), np.uint8))
