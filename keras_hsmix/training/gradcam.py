@@ -104,6 +104,9 @@ class GradCAM:
             tape.watch(features)
             outputs = tf.cast(outputs, tf.float32)
             region = self._region(outputs) if target_masks is None else tf.cast(target_masks, tf.float32)
+            if outputs.shape[-1] == 1 and region.shape[-1] is not None and region.shape[-1] > 1:
+                # A one-channel (sigmoid) model with one-hot / soft target masks: the region is the foreground.
+                region = tf.reduce_sum(region[..., 1:], axis=-1, keepdims=True)
             region = tf.stop_gradient(region)
             if outputs.shape[-1] is not None and outputs.shape[-1] > 1:
                 score = tf.reduce_sum(outputs[..., 1:] * region[..., 1:])

@@ -39,7 +39,9 @@ class HSMixModel(keras.Model):
     validation losses compare.
 
     Args:
-        model: a functional (or Sequential) segmentation model ``[B, H, W, C] -> [B, H, W, K]``.
+        model: a functional (or Sequential) segmentation model ``[B, H, W, C] -> [B, H, W, K]``, or a
+            binary model with one (sigmoid / logit) output channel and ``num_classes=2``: it is then
+            trained and validated on the foreground channel of the (mixed) one-hot masks.
         num_classes: with class-id masks, the number of classes (``K``); ``None`` for float masks.
         saliency: ``"gradcam"``, ``"static"`` or ``"random"`` (Beta(alpha, alpha) per superpixel).
         gradcam_layer: feature layer for Grad-CAM (default: the bottleneck).
@@ -84,8 +86,16 @@ class HSMixModel(keras.Model):
             raise ValueError(f"saliency must be one of {SALIENCY_SOURCES}, got {saliency!r}")
         if gradcam_target not in ("masks", "prediction"):
             raise ValueError(f"gradcam_target must be 'masks' or 'prediction', got {gradcam_target!r}")
+        channels = _output_channels(model)
+        if num_classes is not None and channels is not None and channels != num_classes:
+            if not (channels == 1 and num_classes == 2):
+                raise ValueError(
+                    f"model {model.name!r} outputs {channels} channels but num_classes={num_classes}: the output "
+                    "needs one channel per class (or one sigmoid channel with num_classes=2)"
+                )
         self.model = model
         self.num_classes = num_classes
+        self.foreground_only = channels == 1 and num_classes == 2
         self.saliency = saliency
         self.gradcam_layer = gradcam_layer
         self.gradcam_target = gradcam_target
@@ -148,6 +158,7 @@ class HSMixModel(keras.Model):
     def train_step(self, data: Any) -> dict:
         batch, sample_weight = self.unpack(data)
         x, y = self.augment(batch)
+        y = self._fit_output(y)
         if sample_weight is not None and self.mixer.mode == "concat":
             sample_weight = tf.concat([sample_weight, sample_weight], axis=0)
         with tf.GradientTape() as tape:
@@ -167,8 +178,12 @@ class HSMixModel(keras.Model):
             if metric.name == "loss":
                 metric.update_state(loss * replicas, sample_weight=tf.shape(x)[0])
 
+    def _fit_output(self, y: tf.Tensor) -> tf.Tensor:
+        """Two-class masks for a one-channel model: its target is the foreground channel."""
+        return y[..., 1:] if self.foreground_only else y
+
     def _targets(self, y: Any) -> Any:
-        return to_soft_masks(y, self.num_classes) if self.num_classes is not None else y
+        return self._fit_output(to_soft_masks(y, self.num_classes)) if self.num_classes is not None else y
 
     def test_step(self, data: Any) -> dict:
         batch, sample_weight = self.unpack(data)
@@ -208,3 +223,11 @@ class HSMixModel(keras.Model):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
         return cls(**config)
+
+
+def _output_channels(model: keras.Model) -> int | None:
+    """The last dimension of a built functional / Sequential model's first output; None when unknown."""
+    try:
+        return model.outputs[0].shape[-1]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None

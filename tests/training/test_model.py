@@ -177,3 +177,44 @@ def test_bad_arguments():
     model = _model("static")
     with pytest.raises(ValueError, match="segmentation_masks"):
         model.train_step({"images": tf.zeros((2, SIZE, SIZE, 3))})
+    with pytest.raises(ValueError, match="outputs 3 channels but num_classes=2"):
+        HSMixModel(unet((SIZE, SIZE, 3), num_classes=3, base_filters=4, depth=2), num_classes=2)
+
+
+def test_one_channel_sigmoid_model_trains_on_the_foreground_channel():
+    # The usual Keras binary segmentation model: one logit channel, BinaryCrossentropy.
+    keras.utils.set_random_seed(0)
+    static = HSMixModel(unet((SIZE, SIZE, 3), num_classes=1, base_filters=4, depth=2), num_classes=2,
+                        saliency="static", probabilities=(0, 1, 0), n_segments=20, seed=0)
+    batch = next(iter(_data(4).batch(4)))
+    x, y = static.augment(batch)
+    target = static._fit_output(y)
+    assert target.shape == (4, SIZE, SIZE, 1)
+    np.testing.assert_allclose(target.numpy()[..., 0], y.numpy()[..., 1])  # soft foreground probability
+    assert 0.0 < target.numpy().mean() < 1.0 and not np.all(np.isin(target.numpy(), [0.0, 1.0]))
+
+    model = HSMixModel(unet((SIZE, SIZE, 3), num_classes=1, base_filters=4, depth=2), num_classes=2,
+                       n_segments=20, seed=0)  # Grad-CAM of the one-channel model
+    model.compile(optimizer="adam", loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=[Dice(from_logits=True)])
+    logits = model.model(x, training=True)
+    expected = float(keras.losses.BinaryCrossentropy(from_logits=True)(target, logits))
+    assert np.isfinite(expected) and expected > 0
+    history = model.fit(make_pipeline(_data(), batch_size=4, mixer=None, n_segments=20, output="dict", seed=0),
+                        epochs=1, validation_data=_data(4, seed=1).batch(4), verbose=0)
+    for key in ("loss", "dice", "val_loss", "val_dice"):
+        assert np.isfinite(history.history[key][0]) and history.history[key][0] >= 0, key
+    assert history.history["loss"][0] > 0
+
+
+def test_gradcam_of_a_one_channel_model_with_one_hot_targets_uses_the_foreground():
+    from keras_hsmix import grad_cam
+
+    keras.utils.set_random_seed(0)
+    model = unet((SIZE, SIZE, 3), num_classes=1, base_filters=4, depth=2)
+    images = tf.random.uniform((2, SIZE, SIZE, 3), seed=1)
+    ids = tf.cast(tf.random.uniform((2, SIZE, SIZE), seed=2) > 0.5, tf.int32)
+    one_hot = tf.one_hot(ids, 2)
+    foreground = tf.cast(ids, tf.float32)[..., tf.newaxis]
+    np.testing.assert_allclose(grad_cam(model, images, one_hot).numpy(), grad_cam(model, images, foreground).numpy(),
+                               atol=1e-6)
