@@ -127,6 +127,35 @@ def augment_elements(
     return with_element_draws(dataset, seed).map(per_element, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def as_element_dicts(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Checks a dataset of single image/mask elements; ``(image, mask)`` tuples become dicts.
+
+    Raises a ValueError that names the problem for other structures, missing keys, or
+    elements that are already batches.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = tf.data.Dataset.from_tensor_slices((np.zeros((2, 8, 8, 3), "float32"), np.zeros((2, 8, 8, 1), "int32")))
+        >>> sorted(as_element_dicts(ds).element_spec)
+        ['images', 'segmentation_masks']
+    """
+    spec = dataset.element_spec
+    if isinstance(spec, (tuple, list)) and len(spec) == 2:
+        dataset = dataset.map(lambda image, mask: {"images": image, "segmentation_masks": mask})
+        spec = dataset.element_spec
+    if not isinstance(spec, dict) or "images" not in spec or "segmentation_masks" not in spec:
+        got = f"keys {sorted(spec)}" if isinstance(spec, dict) else f"elements {spec}"
+        raise ValueError(
+            "dataset: expected elements {'images': [H, W, C], 'segmentation_masks': [H, W] or [H, W, 1]} "
+            f"or (image, mask) tuples, got {got}"
+        )
+    rank = spec["images"].shape.rank
+    if rank is not None and rank != 3:
+        hint = " (the dataset looks batched: make_pipeline batches itself, pass dataset.unbatch())" if rank == 4 else ""
+        raise ValueError(f"dataset: images must be single images [H, W, C], got shape {spec['images'].shape}{hint}")
+    return dataset
+
+
 def make_pipeline(
     dataset: tf.data.Dataset,
     batch_size: int = 4,
@@ -156,7 +185,8 @@ def make_pipeline(
 
     Args:
         dataset: unbatched elements ``{"images", "segmentation_masks"}`` as made by
-            :func:`keras_hsmix.data.load_folder` or :func:`make_synthetic_dataset`.
+            :func:`keras_hsmix.data.load_folder` or :func:`make_synthetic_dataset`, or
+            ``(image, mask)`` tuples (turned into such dicts).
         batch_size: batch size (mixing pairs samples within a batch).
         num_classes: number of classes of the class-id masks.
         mixer: ``"hsmix"`` for ``HSMix(num_classes=..., seed=seed)``, any mixing
@@ -194,6 +224,13 @@ def make_pipeline(
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    dataset = as_element_dicts(dataset)
+    size = int(dataset.cardinality())
+    if drop_remainder and 0 <= size < batch_size:
+        raise ValueError(
+            f"dataset: {size} element(s), fewer than batch_size={batch_size}: with drop_remainder=True every "
+            "batch would be dropped and the pipeline would be empty (lower batch_size or pass drop_remainder=False)"
+        )
     if not color_jitter >= 0:
         raise ValueError(f"color_jitter must be >= 0, got {color_jitter}")
     if mixer == "hsmix":

@@ -114,3 +114,37 @@ def test_augment_elements_gives_paired_pipelines_the_same_flips():
         np.testing.assert_array_equal(a, b)
     originals = [e["images"].numpy() for e in base]
     assert any(not np.array_equal(a, o) for a, o in zip(plain, originals))
+
+
+def test_pipeline_takes_image_mask_tuples_like_dicts():
+    data = make_synthetic_dataset(8, (32, 32), seed=0)
+    tuples = data.map(lambda e: (e["images"], e["segmentation_masks"]))
+    kwargs = dict(batch_size=4, n_segments=20, seed=3, progress=False)
+    from_dicts = list(make_pipeline(data, **kwargs).take(2).as_numpy_iterator())
+    from_tuples = list(make_pipeline(tuples, **kwargs).take(2).as_numpy_iterator())
+    for (xa, ya), (xb, yb) in zip(from_dicts, from_tuples):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d.batch(4), r"looks batched: .* pass dataset.unbatch\(\)"),
+        (lambda d: d.map(lambda e: {"image": e["images"], "mask": e["segmentation_masks"]}),
+         r"got keys \['image', 'mask'\]"),
+        (lambda d: d.map(lambda e: e["images"]), "or \\(image, mask\\) tuples, got elements"),
+        (lambda d: d.take(3), r"3 element\(s\), fewer than batch_size=4"),
+    ],
+    ids=["batched", "wrong_keys", "images_only", "fewer_than_a_batch"],
+)
+def test_pipeline_names_what_is_wrong_with_the_dataset(make, message):
+    with pytest.raises(ValueError, match=message):
+        make_pipeline(make(make_synthetic_dataset(8, (32, 32), seed=0)), batch_size=4, n_segments=20, progress=False)
+
+
+def test_a_dataset_smaller_than_a_batch_is_fine_without_drop_remainder():
+    ds = make_pipeline(make_synthetic_dataset(3, (32, 32), seed=0), batch_size=4, n_segments=20, progress=False,
+                       drop_remainder=False, mixer=None)
+    images, masks = next(iter(ds))
+    assert images.shape == (3, 32, 32, 3) and masks.shape == (3, 32, 32, 2)
