@@ -242,11 +242,13 @@ def find_pairs(
 # --------------------------------------------------------------------------------------
 
 
-def _read_array(path: Path, kind: str) -> np.ndarray:
+def _read_array(path: Path, kind: str, palette_indices: bool = False) -> np.ndarray:
     """Decode the first frame of an image file into an array of shape [H, W] or [H, W, 3].
 
-    Alpha channels are dropped and palette images are expanded to their colours. Any
-    decoding problem is raised as :class:`_BadPairError` naming the file.
+    Alpha channels are dropped and palette images are expanded to their colours, or, with
+    ``palette_indices``, read as their palette indices (``[H, W]``, the class ids of
+    PASCAL-VOC-style masks). Any decoding problem is raised as :class:`_BadPairError`
+    naming the file.
     """
     try:
         if path.stat().st_size == 0:
@@ -255,7 +257,9 @@ def _read_array(path: Path, kind: str) -> np.ndarray:
             im.seek(0)  # first frame of GIF / multi-page TIFF
             im.load()
             mode = im.mode
-            if mode == "P":
+            if mode == "P" and palette_indices:
+                pass  # np.asarray gives the indices
+            elif mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             elif mode == "PA":
                 im = im.convert("RGBA")
@@ -439,7 +443,8 @@ def _load_pair(
     channels: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     raw_image = _read_array(image_path, "image")
-    raw_mask = _read_array(mask_path, "mask")
+    # Palette masks with gray label values hold class ids as palette indices (PASCAL VOC style).
+    raw_mask = _read_array(mask_path, "mask", palette_indices=mask_mode == "values" and not values_are_rgb)
     if raw_image.shape[:2] != raw_mask.shape[:2]:
         (ih, iw), (mh, mw) = raw_image.shape[:2], raw_mask.shape[:2]
         raise _BadPairError(
@@ -528,6 +533,9 @@ def load_folder(
       with any other value is an error naming the file and the unexpected values.
 
     Colour masks are converted to gray (luma) for ``"nonzero"`` and ``"threshold"``.
+    Palette (``"P"`` mode) masks are read by colour, except with ``"values"`` and gray
+    ``label_values``: then their palette indices are the values (PASCAL-VOC-style masks,
+    whose indices are the class ids: ``label_values=[0, 1, 2]``).
 
     Args:
         data_dir: folder with ``images_subdir`` and ``masks_subdir`` sub-folders.

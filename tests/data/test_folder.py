@@ -331,8 +331,15 @@ def test_label_values_gray_and_rgb(tmp_path):
         load_folder(tmp_path, image_size=None, mask_mode="values", label_values=[(0, 0, 0), (255, 0, 0), (0, 255, 0)])
     )
     np.testing.assert_array_equal(e["segmentation_masks"][..., 0], ids)
-    with pytest.raises(ValueError, match=r"a\.png.*colour.*RGB tuples"):
+    # ... and by their palette indices with gray label values (PASCAL VOC style: index = class id)
+    (e,) = _elements(load_folder(tmp_path, image_size=None, mask_mode="values", label_values=[0, 1, 2]))
+    np.testing.assert_array_equal(e["segmentation_masks"][..., 0], ids)
+    with pytest.raises(ValueError, match=r"a\.png.*values not in label_values: 1, 2"):
         load_folder(tmp_path, image_size=None, mask_mode="values", label_values=[0, 76, 150])
+    # an RGB mask with gray label values is still an error that says how to give them
+    _save(tmp_path / "masks" / "a.png", palette[ids])
+    with pytest.raises(ValueError, match=r"a\.png.*colour.*RGB tuples"):
+        load_folder(tmp_path, image_size=None, mask_mode="values", label_values=[0, 1, 2])
 
 
 def test_label_values_unexpected_value_names_file_and_values(tmp_path):
