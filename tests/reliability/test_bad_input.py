@@ -200,9 +200,9 @@ PIPELINE_CASES: dict[str, tuple[Callable[[dict], dict], str]] = {
                            "class id >= num_classes"),
     "mask_width_differs": (_set("segmentation_masks", lambda b: b["segmentation_masks"][:, :, :6]),
                            "segmentation_masks.*(does not match|must match) images"),
-    # SLIC names `images`; the pipeline's cached static saliency (when it runs first) names itself.
+    # make_pipeline checks the element structure before SLIC or the cached static saliency run.
     "image_rank_3_per_element": (_set("images", lambda b: b["images"][..., 0]),
-                                 r"(images|static_saliency): expected \[H, ?W, ?C\]"),
+                                 r"dataset: images must be single images \[H, W, C\], got shape \(8, 8\)"),
 }
 
 
