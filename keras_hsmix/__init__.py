@@ -11,6 +11,15 @@ Public API::
     keras_hsmix.losses, metrics, models
 """
 
+import keras as _keras
+
+if _keras.backend.backend() != "tensorflow":
+    # The mixing ops, the tf.data pipeline and HSMixModel's train_step (tf.GradientTape) are TensorFlow code.
+    raise ImportError(
+        f"keras-hsmix needs Keras' TensorFlow backend, but Keras runs on {_keras.backend.backend()!r}: "
+        "set KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing keras"
+    )
+
 from keras_hsmix import data, losses, metrics, models
 from keras_hsmix.layers import HardMix, HSMix, SoftMix
 from keras_hsmix.ops import slic_superpixels, static_saliency
