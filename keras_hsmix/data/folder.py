@@ -43,6 +43,8 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", "
 MASK_MODES: tuple[str, ...] = ("nonzero", "threshold", "values")
 
 _ON_ERROR = ("raise", "skip")
+# Values below this next to 0 in a JPEG mask are compression noise, not labels.
+_JPEG_NOISE = 16
 _MAX_LISTED = 10  # how many file names / values an error message lists before "... and N more"
 
 # ITU-R BT.601 luma weights: the same as Pillow's "L" conversion and tf.image.rgb_to_grayscale.
@@ -377,6 +379,14 @@ def _mask_to_ids(
             gray = array[..., 0] if _is_gray_rgb(array) else array.astype(np.float64) @ _LUMA
         else:
             gray = array
+        if mask_mode == "nonzero" and path.suffix.lower() in (".jpg", ".jpeg"):
+            noise = int(np.count_nonzero((gray > 0) & (gray < _JPEG_NOISE)))
+            if noise:
+                raise _BadPairError(
+                    f"mask file '{path}' is a JPEG with compression noise ({noise} pixel(s) with values 1-"
+                    f"{_JPEG_NOISE - 1}): mask_mode='nonzero' would count that noise as foreground; use "
+                    "mask_mode='threshold' (CLI: --mask-mode threshold) or lossless (PNG) masks"
+                )
         limit = 0 if mask_mode == "nonzero" else threshold
         ids = (gray > limit).astype(np.int32)
         return ids[..., None]
@@ -532,7 +542,9 @@ def load_folder(
       (``[0, 128, 255]``) or RGB tuples (``[(0, 0, 0), (255, 0, 0)]``); a mask pixel
       with any other value is an error naming the file and the unexpected values.
 
-    Colour masks are converted to gray (luma) for ``"nonzero"`` and ``"threshold"``.
+    Colour masks are converted to gray (luma) for ``"nonzero"`` and ``"threshold"``. A JPEG
+    mask whose compression noise shows (values 1-15) is an error with ``"nonzero"``, which
+    would count the noise as foreground: use ``"threshold"`` for JPEG masks.
     Palette (``"P"`` mode) masks are read by colour, except with ``"values"`` and gray
     ``label_values``: then their palette indices are the values (PASCAL-VOC-style masks,
     whose indices are the class ids: ``label_values=[0, 1, 2]``).

@@ -285,8 +285,13 @@ def test_jpeg_masks_with_threshold(tmp_path):
     ids = e["segmentation_masks"][..., 0]
     assert set(np.unique(ids)) == {0, 1}
     assert np.mean(ids != (mask > 0)) < 0.01
-    (noisy,) = _elements(load_folder(tmp_path, image_size=None, mask_mode="nonzero"))
-    assert noisy["segmentation_masks"].sum() >= ids.sum()
+    # 'nonzero' would count the noise as foreground: an error that names the fix
+    with pytest.raises(ValueError, match=r"a\.jpg' is a JPEG with compression noise .* use mask_mode='threshold'"):
+        load_folder(tmp_path, image_size=None, mask_mode="nonzero")
+    # a JPEG mask without noise (flat, all background) still loads with 'nonzero'
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "masks" / "a.jpg", quality=60)
+    (clean,) = _elements(load_folder(tmp_path, image_size=None, mask_mode="nonzero"))
+    assert clean["segmentation_masks"].sum() == 0
 
 
 def test_rgb_mask_converted_to_gray_for_nonzero_and_threshold(tmp_path):
