@@ -230,7 +230,10 @@ def find_pairs(
         message = "; ".join(parts)
         if not allow_unpaired:
             hint = _suffix_hint(set(images) - set(masks), [masks[s].stem for s in masks.keys() - images.keys()])
-            raise ValueError(f"unpaired files: {message} ({hint}pass allow_unpaired=True, or on_error='skip' in load_folder, to skip them)")
+            raise ValueError(
+                f"unpaired files: {message} ({hint}pass allow_unpaired=True, or on_error='skip' in load_folder, "
+                "to skip them)"
+            )
         logger.warning("skipping unpaired files: %s", message)
 
     stems = sorted(images.keys() & masks.keys(), key=natural_sort_key)
