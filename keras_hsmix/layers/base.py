@@ -128,7 +128,7 @@ class BaseMix(keras.layers.Layer):
             raise ValueError(
                 f"{type(self).__name__} expects a dict with '{IMAGES}' and '{MASKS}' "
                 f"(optional '{SUPERPIXELS}', '{SALIENCY}'), got {got}; a mix needs the masks, "
-                f"since they are mixed like the images"
+                "since they are mixed like the images"
             )
 
     @staticmethod
@@ -186,7 +186,7 @@ class BaseMix(keras.layers.Layer):
         if not training:
             return data
         self._check_keys(data)
-        single = tf.convert_to_tensor(data[IMAGES]).shape.rank == 3 and tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
+        single = tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
         if single:  # an unbatched sample: a batch of one is returned unmixed
             data = {k: tf.convert_to_tensor(v)[tf.newaxis] for k, v in data.items()}
         batch = self.prepare_inputs(data)
