@@ -12,7 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from keras_hsmix.models.unet import _check_common, conv_bn_relu
+from keras_hsmix.models.unet import _check_common, conv_bn_relu, output_dtype
 
 __all__ = ["deeplab_v3_plus"]
 
@@ -44,7 +44,8 @@ def deeplab_v3_plus(
     * decoder: ASPP output upsampled x4 (bilinear), concatenated with the
       ``1x1``-projected low-level features, two ``3x3`` conv blocks, a ``1x1``
       conv to ``num_classes`` (``logits_lowres``) and a final x4 bilinear
-      upsampling to the input size (layer ``logits``).
+      upsampling to the input size (layer ``logits``); both in float32 under a
+      mixed-precision policy.
 
     Args:
         input_shape: ``(H, W, C)`` with static ``H`` and ``W`` divisible by 16.
@@ -111,8 +112,8 @@ def deeplab_v3_plus(
     x = layers.Concatenate(axis=-1, name="decoder_concat")([x, skip])
     x = block(x, 4 * b, "decoder_conv1")
     x = block(x, 4 * b, "decoder_conv2")
-    x = layers.Conv2D(num_classes, 1, padding="same", name="logits_lowres")(x)
-    outputs = layers.UpSampling2D(size=4, interpolation="bilinear", name="logits")(x)
+    x = layers.Conv2D(num_classes, 1, padding="same", name="logits_lowres", dtype=output_dtype())(x)
+    outputs = layers.UpSampling2D(size=4, interpolation="bilinear", name="logits", dtype=output_dtype())(x)
     if final_activation is not None:
-        outputs = layers.Activation(final_activation, name="final_activation")(outputs)
+        outputs = layers.Activation(final_activation, name="final_activation", dtype=output_dtype())(outputs)
     return keras.Model(inputs, outputs, name=name)

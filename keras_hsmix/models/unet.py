@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import keras
 from keras import layers
 
-__all__ = ["unet", "conv_bn_relu"]
+__all__ = ["unet", "conv_bn_relu", "output_dtype"]
 
 
 def conv_bn_relu(
@@ -66,6 +66,16 @@ def _check_common(
     return input_shape
 
 
+def output_dtype() -> str | None:
+    """``"float32"`` under a mixed-precision global policy, else ``None`` (the policy's dtype).
+
+    Keras' mixed-precision guide keeps a model's last layers in float32 so that
+    the logits and the loss are not computed in float16; the model builders
+    pass this as the ``dtype`` of their output layers.
+    """
+    return "float32" if keras.mixed_precision.global_policy().name.startswith("mixed") else None
+
+
 def unet(
     input_shape: Sequence[int | None] = (128, 128, 3),
     num_classes: int = 2,
@@ -85,7 +95,8 @@ def unet(
     natural Grad-CAM target). Decoder level ``i`` upsamples with a stride-2
     ``Conv2DTranspose`` (``dec{i}_upconv``), concatenates the encoder skip
     (``dec{i}_concat``) and applies two conv blocks (``dec{i}_conv1/2``).
-    A ``1x1`` conv named ``logits`` gives ``num_classes`` channels.
+    A ``1x1`` conv named ``logits`` gives ``num_classes`` channels (in
+    float32 under a mixed-precision policy, as Keras recommends).
 
     Args:
         input_shape: ``(H, W, C)``; ``H`` and ``W`` must be divisible by
@@ -158,7 +169,7 @@ def unet(
         x = block(x, filters, f"dec{i}_conv1")
         x = block(x, filters, f"dec{i}_conv2")
 
-    outputs = layers.Conv2D(num_classes, 1, padding="same", name="logits")(x)
+    outputs = layers.Conv2D(num_classes, 1, padding="same", name="logits", dtype=output_dtype())(x)
     if final_activation is not None:
-        outputs = layers.Activation(final_activation, name="final_activation")(outputs)
+        outputs = layers.Activation(final_activation, name="final_activation", dtype=output_dtype())(outputs)
     return keras.Model(inputs, outputs, name=name)

@@ -125,3 +125,29 @@ def test_sync_batch_norm_uses_global_batch_statistics_under_mirrored_strategy():
     local = variance(2, "local")
     assert np.all(local < 0.8 * single), (local, single)  # within-replica variance misses the between-half part
     assert unet((16, 16, 3), 2, 2, 1, sync_batch_norm=True).get_layer("enc0_conv1_bn").synchronized
+
+
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("final_activation", [None, "softmax"])
+@pytest.mark.parametrize("builder", [unet, deeplab_v3_plus], ids=["unet", "deeplab"])
+def test_output_is_float32_under_mixed_precision(builder, final_activation, mixed_float16):
+    model = builder((32, 32, 3), num_classes=2, base_filters=4, final_activation=final_activation)
+    assert model.get_layer("enc0_conv1" if builder is unet else "stem_conv1").compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    out = model(np.ones((1, 32, 32, 3), "float32"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+
+
+def test_output_follows_the_global_policy_without_mixed_precision():
+    assert unet((32, 32, 3), base_filters=2, depth=1).output.dtype == "float32"
+    keras.mixed_precision.set_global_policy("float64")
+    try:
+        assert unet((32, 32, 3), base_filters=2, depth=1).output.dtype == "float64"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -218,3 +218,22 @@ def test_gradcam_of_a_one_channel_model_with_one_hot_targets_uses_the_foreground
     foreground = tf.cast(ids, tf.float32)[..., tf.newaxis]
     np.testing.assert_allclose(grad_cam(model, images, one_hot).numpy(), grad_cam(model, images, foreground).numpy(),
                                atol=1e-6)
+
+
+def test_fit_under_mixed_precision_scales_the_loss_and_keeps_a_float32_output():
+    # Colab GPU users set mixed_float16; Grad-CAM and the mixing then see float16 features.
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _model("gradcam", probabilities=(0, 1, 0))
+        cam = model.gradcam(next(iter(_data(4).batch(4)))["images"])
+        assert cam.dtype == tf.float32 and float(tf.reduce_max(cam)) > 0.5  # not underflowed to zero
+        weights_before = [w.numpy().copy() for w in model.trainable_weights]
+        history = model.fit(make_pipeline(_data(), batch_size=4, mixer=None, n_segments=20, output="dict", seed=0),
+                            epochs=1, validation_data=_data(4, seed=1).batch(4), verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.model.output.dtype == "float32"
+    for key in ("loss", "dice", "val_loss", "val_dice"):
+        assert np.isfinite(history.history[key][0]), key
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(weights_before, model.trainable_weights))
