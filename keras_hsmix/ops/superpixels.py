@@ -44,6 +44,10 @@ def _check_n_segments(n_segments: NSegments) -> tuple[int, int]:
     return low, high
 
 
+GRAY_TO_L = 100.0
+"""Range of CIELAB's L channel, in which SLIC measures RGB images; grayscale ones are matched to it."""
+
+
 def _to_unit_float(image: np.ndarray) -> np.ndarray:
     """Scales an image to float64 in [0, 1] by its dtype."""
     if np.issubdtype(image.dtype, np.integer):
@@ -61,9 +65,12 @@ def slic_numpy(
 ) -> np.ndarray:
     """SLIC on one NumPy image ``[H, W, C]`` (C = 1 or 3); ids 0..n-1, int32.
 
-    Grayscale images are scaled to 0..100, the range of the L channel that
-    SLIC uses for RGB images, so that one ``compactness`` means the same for
-    both.
+    scikit-image rescales each image to [0, 1] (so the input's value range
+    does not matter: uint8, 12-bit values in uint16, floats) and measures RGB
+    images in CIELAB, whose L channel spans 0..100. A grayscale image is
+    therefore segmented with ``compactness / 100``: its intensity then weighs
+    against distance as an RGB image's colour does, and one ``compactness``
+    means the same for both.
 
     Example:
         >>> import numpy as np
@@ -78,9 +85,9 @@ def slic_numpy(
     unit = _to_unit_float(image)
     if unit.shape[-1] == 1:
         labels = slic(
-            unit[..., 0] * 100.0,
+            unit[..., 0],
             n_segments=int(n_segments),
-            compactness=compactness,
+            compactness=compactness / GRAY_TO_L,
             start_label=0,
             channel_axis=None,
         )

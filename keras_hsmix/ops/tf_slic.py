@@ -2,8 +2,8 @@
 
 :func:`tf_slic` runs inside a graph (``tf.function``, ``tf.data``, ``train_step``)
 and on any device TensorFlow runs on, with no ``tf.numpy_function``. It follows
-SLIC (Achanta et al., 2012) as scikit-image implements it: colour in CIE Lab
-(grayscale scaled to 0..100), centres on a regular grid of about
+SLIC (Achanta et al., 2012) as scikit-image implements it: each image rescaled
+to [0, 1], colour in CIE Lab (grayscale scaled to 0..100), centres on a regular grid of about
 ``n_segments`` cells, distance ``d_lab² / compactness² + d_xy² / S²`` with grid
 step ``S``, and a fixed number of iterations. Each pixel compares itself with
 the centres of its own grid cell and of the 8 neighbouring cells (the local
@@ -63,6 +63,14 @@ def grid_shape(height: int, width: int, n_segments: int) -> tuple[int, int]:
     rows = max(1, min(height, round(math.sqrt(n_segments * height / width))))
     cols = max(1, min(width, round(n_segments / rows)))
     return rows, cols
+
+
+def _rescale(images: tf.Tensor) -> tf.Tensor:
+    """Each image to [0, 1] by its own minimum and maximum (a constant image becomes zeros)."""
+    images = tf.cast(images, tf.float32)
+    low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
+    span = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True) - low
+    return tf.math.divide_no_nan(images - low, span)
 
 
 def _features(images: tf.Tensor, compactness: float, step: float) -> tf.Tensor:
@@ -257,10 +265,12 @@ def tf_slic(
     smoothing: int = 2,
     connectivity: bool = True,
 ) -> tf.Tensor:
-    """SLIC superpixels of a batch ``[B, H, W, C]`` (C = 1 or 3, float in [0, 1]) as int32 ``[B, H, W]``.
+    """SLIC superpixels of a batch ``[B, H, W, C]`` (C = 1 or 3) as int32 ``[B, H, W]``.
 
     Args:
-        images: batch with static height, width and channels; float in [0, 1].
+        images: batch with static height, width and channels; each image is rescaled to
+            [0, 1] by its own minimum and maximum first, as scikit-image does, so any value
+            range gives the same superpixels.
         n_segments: approximate number of superpixels per image (one grid for the batch).
         compactness: balance of colour and space, as in scikit-image.
         iterations: k-means iterations (scikit-image's default is 10).
@@ -288,7 +298,7 @@ def tf_slic(
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     rows, cols = grid_shape(height, width, int(n_segments))
     step = math.sqrt(height * width / float(rows * cols))
-    features = _features(gaussian_blur(images, float(sigma)), float(compactness), step)
+    features = _features(gaussian_blur(_rescale(images), float(sigma)), float(compactness), step)
     cell_y, cell_x = _cell_index(height, rows), _cell_index(width, cols)
     slots = rows * cols
     cells = cell_y[:, tf.newaxis] * cols + cell_x[tf.newaxis, :]  # [H, W] initial labels

@@ -97,3 +97,26 @@ def test_bad_images():
     bad[0, 0, 0] = np.nan
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="NaN or Inf"):
         slic_superpixels(bad)
+
+
+def _segmentation_accuracy(labels: np.ndarray, truth: np.ndarray) -> float:
+    """Share of pixels whose superpixel's majority region is their own (1.0: no superpixel crosses an edge)."""
+    return sum(np.bincount(truth[labels == s]).max() for s in np.unique(labels)) / truth.size
+
+
+@pytest.mark.parametrize("scale", [1.0, 4095.0])  # [0, 1] floats, and 12-bit values as in CT / X-ray files
+def test_grayscale_superpixels_follow_edges_as_rgb_ones_do(scale):
+    # scikit-image rescales each image to [0, 1] before SLIC and measures RGB in CIELAB (L in 0..100):
+    # a grayscale image needs compactness / 100 to weigh intensity as RGB weighs colour; without it the
+    # superpixels of a grayscale image are a near-regular grid that cuts across the edges.
+    yy, xx = np.mgrid[:64, :64]
+    disk = ((yy - 30) ** 2 + (xx - 35) ** 2 < 17**2).astype(np.int64)
+    noise = np.random.default_rng(0).normal(0, 0.01, disk.shape)
+    gray = ((0.35 + 0.3 * disk + noise)[..., None] * scale).astype(np.float32)
+    rgb = np.repeat(gray, 3, axis=-1)
+    accuracy = {
+        name: _segmentation_accuracy(slic_superpixels(x, n_segments=16, seed=0).numpy(), disk)
+        for name, x in (("gray", gray), ("rgb", rgb))
+    }
+    assert accuracy["rgb"] > 0.99
+    assert accuracy["gray"] > 0.99, accuracy

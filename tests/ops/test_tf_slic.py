@@ -158,3 +158,18 @@ def test_tf_slic_superpixels_are_connected_on_real_tissue(glas_dir) -> None:
         regions = [label(s, background=-1, connectivity=1).max() for s in sp]
         distinct = [len(np.unique(s)) for s in sp]
         assert (regions == distinct) is connected, (connectivity, regions, distinct)
+
+
+def test_value_range_does_not_matter_as_in_scikit_image() -> None:
+    images = _two_colours()
+    unit = tf_slic(tf.constant(images), n_segments=16).numpy()
+    for scaled in (images * 0.4 + 0.1, images * 4095.0):  # low contrast; 12-bit values
+        other = tf_slic(tf.constant(scaled.astype(np.float32)), n_segments=16).numpy()
+        assert (other == unit).mean() > 0.99
+    gray = images[..., :1] * 0.3 + 0.35
+    sp = tf_slic(tf.constant(gray), n_segments=16, sigma=0.0).numpy()
+    left = images[..., 0] > 0.5
+    for b in range(len(sp)):
+        for label in np.unique(sp[b]):
+            side = left[b][sp[b] == label]
+            assert side.all() or not side.any(), f"grayscale superpixel {label} of image {b} crosses the edge"
