@@ -71,8 +71,8 @@ def preview_figure(
     images, masks = images[: 2 * pairs], masks[: 2 * pairs]
     superpixels = slic_superpixels(images, n_segments=n_segments, seed=seed)
     batch = {"images": tf.constant(images), "segmentation_masks": tf.constant(masks), "superpixels": superpixels}
-    hard = HardMix(p=p, num_classes=num_classes, seed=seed)
-    soft = SoftMix(p=p, num_classes=num_classes, seed=seed)
+    hard = HardMix(p=p, num_classes=num_classes, seed=seed, data_format="channels_last")
+    soft = SoftMix(p=p, num_classes=num_classes, seed=seed, data_format="channels_last")
     canon = hard.prepare_inputs(batch)
     transformation = hard.get_random_transformation(canon)
     swap = np.arange(2 * pairs).reshape(-1, 2)[:, ::-1].reshape(-1).astype(np.int32)

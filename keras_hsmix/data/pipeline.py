@@ -234,7 +234,13 @@ def make_pipeline(
     if not color_jitter >= 0:
         raise ValueError(f"color_jitter must be >= 0, got {color_jitter}")
     if mixer == "hsmix":
-        mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed)
+        mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
+                      data_format="channels_last")
+    if getattr(mixer, "data_format", "channels_last") != "channels_last":
+        raise ValueError(
+            f"mixer {mixer.name!r} has data_format={mixer.data_format!r}, but make_pipeline builds channels-last "
+            "batches [B, H, W, C]: pass a mixer with data_format='channels_last'"
+        )
     # Static saliency depends on the image only: compute it once, cached with the superpixels,
     # and moved by flips/rotations like them, instead of once per batch at every step.
     cache_saliency = (

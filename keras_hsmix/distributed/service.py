@@ -248,7 +248,12 @@ def python_ops(dataset: tf.data.Dataset) -> list[str]:
 # --------------------------------------------------------------- pipeline
 def _mixer(mixer: BaseMix | str | None, num_classes: int | None, seed: int | None) -> BaseMix | None:
     if mixer == "hsmix":
-        return HSMix(num_classes=num_classes, seed=seed)
+        return HSMix(num_classes=num_classes, seed=seed, data_format="channels_last")
+    if isinstance(mixer, BaseMix) and mixer.data_format != "channels_last":
+        raise ValueError(
+            f"mixer {mixer.name!r} has data_format={mixer.data_format!r}, but the worker pipeline builds "
+            "channels-last batches [B, H, W, C]: pass a mixer with data_format='channels_last'"
+        )
     if mixer is None or isinstance(mixer, BaseMix):
         return mixer
     raise TypeError(f"mixer must be 'hsmix', a HardMix/SoftMix/HSMix layer or None, got {mixer!r}")

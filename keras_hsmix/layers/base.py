@@ -42,12 +42,36 @@ def _squeeze_map(name: str, value: tf.Tensor) -> tf.Tensor:
     return value
 
 
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _check_data_format(data_format: str | None) -> str:
+    """``None`` -> Keras' ``image_data_format()``; otherwise one of :data:`DATA_FORMATS`."""
+    data_format = keras.config.image_data_format() if data_format is None else data_format
+    if data_format not in DATA_FORMATS:
+        raise ValueError(f"data_format must be one of {DATA_FORMATS} or None, got {data_format!r}")
+    return data_format
+
+
+def _channels_last(value: Any) -> Any:
+    """``[B, C, H, W]`` -> ``[B, H, W, C]``; other ranks unchanged (the checks then name them)."""
+    value = tf.convert_to_tensor(value)
+    return tf.transpose(value, [0, 2, 3, 1]) if value.shape.rank == 4 else value
+
+
 class BaseMix(keras.layers.Layer):
     """Base class of :class:`HardMix`, :class:`SoftMix` and :class:`HSMix`.
 
     Subclasses implement :meth:`transform`. Inputs are dicts with ``"images"``
     and ``"segmentation_masks"`` and optionally ``"superpixels"`` (SLIC is run
     when absent) and ``"saliency"``. Other keys pass through unchanged.
+
+    ``data_format`` works as in Keras' image layers (default: Keras'
+    ``image_data_format()``). With ``"channels_first"`` the layer takes images
+    ``[B, C, H, W]``, masks ``[B, H, W]``, ``[B, 1, H, W]`` or ``[B, K, H, W]``
+    and superpixels / saliency ``[B, H, W]`` or ``[B, 1, H, W]``, and returns
+    images ``[B, C, H, W]`` and masks ``[B, K, H, W]`` (maps ``[B, H, W]``);
+    the mix is the channels-last mix of the transposed batch.
     """
 
     def __init__(
@@ -58,6 +82,7 @@ class BaseMix(keras.layers.Layer):
         compactness: float = 10.0,
         seed: int | None = None,
         jit_compile: bool = True,
+        data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         # Never let Keras cast integer masks / superpixel ids or images.
@@ -72,6 +97,7 @@ class BaseMix(keras.layers.Layer):
         self.compactness = float(compactness)
         self.seed = seed
         self.jit_compile = bool(jit_compile)
+        self.data_format = _check_data_format(data_format)
         self.generator = keras.random.SeedGenerator(seed)
         self.supports_jit = False  # SLIC runs through tf.numpy_function.
         self.built = True  # no weights
@@ -189,9 +215,14 @@ class BaseMix(keras.layers.Layer):
         single = tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
         if single:  # an unbatched sample: a batch of one is returned unmixed
             data = {k: tf.convert_to_tensor(v)[tf.newaxis] for k, v in data.items()}
+        first = self.data_format == "channels_first"
+        if first:
+            data = {k: _channels_last(v) if k in (IMAGES, MASKS, SUPERPIXELS, SALIENCY) else v for k, v in data.items()}
         batch = self.prepare_inputs(data)
         out = self.transform(batch, self.get_random_transformation(batch))
         out = self._restore_keys(data, out)
+        if first:
+            out = {k: tf.transpose(v, [0, 3, 1, 2]) if k in (IMAGES, MASKS) else v for k, v in out.items()}
         if single:
             out = {k: v[0] for k, v in out.items()}
         return out
@@ -205,8 +236,13 @@ class BaseMix(keras.layers.Layer):
         shapes = dict(input_shape)
         masks = tuple(input_shape[MASKS])
         if self.num_classes is not None:
-            base = masks[:-1] if len(masks) == len(tuple(input_shape[IMAGES])) else masks
-            shapes[MASKS] = tuple(base) + (self.num_classes,)
+            if self.data_format == "channels_first":
+                if len(masks) == len(tuple(input_shape[IMAGES])):  # [B, 1 or K, H, W]
+                    masks = masks[:1] + masks[2:]
+                shapes[MASKS] = masks[:1] + (self.num_classes,) + masks[1:]
+            else:
+                base = masks[:-1] if len(masks) == len(tuple(input_shape[IMAGES])) else masks
+                shapes[MASKS] = tuple(base) + (self.num_classes,)
         return shapes
 
     def get_config(self) -> dict:
@@ -219,6 +255,7 @@ class BaseMix(keras.layers.Layer):
                 "compactness": self.compactness,
                 "seed": self.seed,
                 "jit_compile": self.jit_compile,
+                "data_format": self.data_format,
             }
         )
         return config

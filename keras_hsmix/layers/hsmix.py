@@ -71,7 +71,7 @@ class HSMix(BaseMix):
         self.mode = mode
         self.probabilities = probabilities
         common = dict(p=p, num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
-                      jit_compile=jit_compile)
+                      jit_compile=jit_compile, data_format=self.data_format)
         self.hard = HardMix(**common, name=f"{self.name}_hard")
         self.soft = SoftMix(saliency=saliency, alpha=alpha, **common, name=f"{self.name}_soft")
         self.saliency = saliency

@@ -110,6 +110,7 @@ class HSMixModel(keras.Model):
             n_segments=n_segments,
             compactness=compactness,
             seed=seed,
+            data_format="channels_last",  # batches and models here are [B, H, W, C]
             name="hsmix",
         )
         self.gradcam = GradCAM(model, gradcam_layer, from_logits) if saliency == "gradcam" else None

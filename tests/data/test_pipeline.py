@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -69,6 +70,16 @@ def test_bad_arguments():
         make_pipeline(make_synthetic_dataset(4, (16, 16)), output="list")
     with pytest.raises(ValueError, match="batch_size"):
         make_pipeline(make_synthetic_dataset(4, (16, 16)), batch_size=0)
+    with pytest.raises(ValueError, match="builds channels-last batches"):
+        make_pipeline(make_synthetic_dataset(4, (16, 16)), batch_size=2,
+                      mixer=SoftMix(num_classes=2, data_format="channels_first"))
+    keras.config.set_image_data_format("channels_first")  # the built-in mixer stays channels-last
+    try:
+        batch = next(iter(make_pipeline(make_synthetic_dataset(4, (16, 16)), batch_size=2, n_segments=4, seed=0,
+                                        output="dict", progress=False)))
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert batch["images"].shape == (2, 16, 16, 3) and batch["segmentation_masks"].shape == (2, 16, 16, 2)
 
 
 def test_static_saliency_cached_with_superpixels_and_dropped_after_mixing():

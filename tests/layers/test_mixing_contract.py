@@ -203,3 +203,37 @@ class TestErrors:
         batch["segmentation_masks"] = np.full((4, 24, 24, 3), 0.5, np.float32)
         with pytest.raises(tf.errors.InvalidArgumentError, match="sum to 1"):
             make_layer()(batch)
+
+
+def test_channels_first_is_the_channels_last_mix_transposed(make_layer):
+    batch = random_batch(num_classes=3)
+    first = {
+        "images": np.transpose(batch["images"], (0, 3, 1, 2)),
+        "segmentation_masks": np.transpose(batch["segmentation_masks"], (0, 3, 1, 2)),  # [B, 1, H, W]
+        "superpixels": batch["superpixels"],  # maps stay [B, H, W]
+    }
+    last = _np(make_layer(num_classes=3, seed=4)(batch))
+    layer = make_layer(num_classes=3, seed=4, data_format="channels_first")
+    out = _np(layer(first))
+    np.testing.assert_allclose(out["images"], np.transpose(last["images"], (0, 3, 1, 2)), atol=1e-6)
+    np.testing.assert_allclose(out["segmentation_masks"], np.transpose(last["segmentation_masks"], (0, 3, 1, 2)),
+                               atol=1e-6)
+    np.testing.assert_array_equal(out["superpixels"], last["superpixels"])
+    assert layer.compute_output_shape({k: v.shape for k, v in first.items()})["segmentation_masks"] == (4, 3, 24, 24)
+    # In a tf.data map (graph mode), and after a config round trip.
+    again = type(layer).from_config(layer.get_config())
+    assert again.data_format == "channels_first"
+    mapped = next(iter(tf.data.Dataset.from_tensors(first).map(again)))
+    assert mapped["images"].shape == first["images"].shape
+    assert mapped["segmentation_masks"].shape == (4, 3, 24, 24)
+
+
+def test_data_format_defaults_to_the_keras_setting(make_layer):
+    keras.config.set_image_data_format("channels_first")
+    try:
+        assert make_layer(num_classes=2).data_format == "channels_first"
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    assert make_layer(num_classes=2).data_format == "channels_last"
+    with pytest.raises(ValueError, match="data_format must be one of"):
+        make_layer(num_classes=2, data_format="NCHW")
