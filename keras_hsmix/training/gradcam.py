@@ -80,6 +80,15 @@ class GradCAM:
     """
 
     def __init__(self, model: keras.Model, layer: str | keras.layers.Layer | None = None, from_logits: bool = True):
+        try:
+            model.inputs
+        except AttributeError as err:  # subclassed models, Sequential models without an input shape
+            raise ValueError(
+                f"Grad-CAM reads a feature map inside model {model.name!r}, which needs a functional or Sequential "
+                f"model with a known input (this one has no symbolic inputs: {err}); build it as "
+                "keras.Model(inputs, outputs) or start the Sequential model with keras.Input(shape=...), "
+                "or (in HSMixModel) use saliency='static'"
+            ) from err
         if isinstance(layer, str):
             try:
                 layer = model.get_layer(layer)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix import GradCAM, grad_cam
+from keras_hsmix import GradCAM, HSMixModel, grad_cam
 from keras_hsmix.models import deeplab_v3_plus, unet
 from keras_hsmix.training.gradcam import _CACHE, find_feature_layer
 
@@ -106,3 +106,23 @@ def test_submodel_built_once_and_graph_mode(small_unet):
 def test_binary_single_channel_output():
     model = unet((32, 32, 3), num_classes=1, base_filters=4, depth=2)
     assert grad_cam(model, tf.random.uniform((2, 32, 32, 3))).shape == (2, 32, 32)
+
+
+def test_models_without_symbolic_inputs_are_refused_with_the_remedy():
+    class Net(keras.Model):  # a subclassed model: no intermediate outputs to read
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(2, 1)
+
+        def call(self, x):
+            return self.conv(x)
+
+    subclassed = Net()
+    subclassed(np.zeros((1, 8, 8, 3), "float32"))
+    unbuilt = keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.Conv2D(2, 1)])
+    for model in (subclassed, unbuilt):
+        with pytest.raises(ValueError, match="needs a functional or Sequential model with a known input"):
+            GradCAM(model)
+        with pytest.raises(ValueError, match="saliency='static'"):
+            HSMixModel(model, num_classes=2)
+    HSMixModel(subclassed, num_classes=2, saliency="static")  # static saliency needs no feature map
