@@ -50,6 +50,22 @@ def _dim(x: tf.Tensor, axis: int) -> int | tf.Tensor:
     return static if static is not None else tf.shape(x)[axis]
 
 
+FLOAT_RANGE_SLACK = 0.5
+"""Float images may stray this far outside [0, 1] (augmentations; clipped); farther means another scale."""
+
+
+def _check_unit_range(images: tf.Tensor) -> None:
+    """Float images on another scale ([0, 255], standardised) would saturate to a blank map: refuse them."""
+    values = tf.cast(images, tf.float32)
+    message = (
+        "static_saliency: float images must lie in [0, 1], found values outside "
+        f"[{-FLOAT_RANGE_SLACK}, {1 + FLOAT_RANGE_SLACK}] (images in [0, 255]? standardised?); divide by 255 "
+        "(or pass uint8 / uint16 images), or give the mixing layer a 'saliency' map"
+    )
+    tf.debugging.assert_less_equal(tf.reduce_max(values), 1.0 + FLOAT_RANGE_SLACK, message=message)
+    tf.debugging.assert_greater_equal(tf.reduce_min(values), -FLOAT_RANGE_SLACK, message=message)
+
+
 def _to_uint8_levels(images: tf.Tensor) -> tf.Tensor:
     """Map any supported dtype onto integer levels 0..255 (as int32)."""
     dtype = images.dtype
@@ -60,6 +76,7 @@ def _to_uint8_levels(images: tf.Tensor) -> tf.Tensor:
             raise TypeError(f"static_saliency: unsupported integer dtype {dtype.name}; use uint8, uint16 or float")
         scaled = tf.cast(images, tf.float32) * (255.0 / 65535.0)
     elif dtype.is_floating:
+        _check_unit_range(images)
         scaled = tf.cast(images, tf.float32) * 255.0
     else:
         raise TypeError(f"static_saliency: unsupported dtype {dtype.name}")
@@ -217,8 +234,10 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
     Args:
         images: ``[B, H, W, C]`` or ``[H, W, C]`` tensor, RGB for ``C = 3``, gray
             for ``C = 1``, the channel mean as gray otherwise. Float values are
-            expected in ``[0, 1]`` (any float dtype); ``uint8`` / ``uint16`` are
-            scaled by their dtype maximum.
+            expected in ``[0, 1]`` (any float dtype; values a little outside are
+            clipped, values beyond [-0.5, 1.5] are refused, since images on a
+            [0, 255] or standardised scale would give a blank map); ``uint8`` /
+            ``uint16`` are scaled by their dtype maximum.
 
     Returns:
         ``float32`` tensor of shape ``[B, H, W]`` (or ``[H, W]`` for a single
@@ -228,6 +247,7 @@ def static_saliency(images: tf.Tensor) -> tf.Tensor:
     Raises:
         ValueError: If the rank is not 3 or 4, or ``C`` is not known statically.
         TypeError: If the dtype is not float, ``uint8`` or ``uint16``.
+        InvalidArgumentError: If float values lie beyond [-0.5, 1.5].
 
     Example:
         >>> import tensorflow as tf

@@ -22,6 +22,7 @@ def _run(layer: SoftMix, batch: dict, partner):
 @pytest.mark.parametrize("saliency", ["static", "random", "given"])
 def test_lambda_constant_per_superpixel_in_unit_range(saliency):
     batch = constant_pair_batch(16, 16, block=4)
+    batch["images"] = batch["images"] / 4  # A = 0.25, B = 0.5: in [0, 1], as static saliency requires
     rng = np.random.default_rng(0)
     if saliency == "given":
         batch["saliency"] = rng.random((2, 16, 16)).astype(np.float32)
@@ -32,8 +33,8 @@ def test_lambda_constant_per_superpixel_in_unit_range(saliency):
         for sid in np.unique(mixed_sp[b]):
             values = lam[b][mixed_sp[b] == sid]
             assert np.ptp(values) < 1e-6
-    # image = (1-λ)·A + λ·B: with A = 1 and B = 2, the output is 1 + λ.
-    np.testing.assert_allclose(out["images"].numpy()[0, ..., 0], 1.0 + lam[0], atol=1e-5)
+    # image = (1-λ)·A + λ·B: with A = 0.25 and B = 0.5, the output is 0.25 + λ / 4.
+    np.testing.assert_allclose(out["images"].numpy()[0, ..., 0], 0.25 + lam[0] / 4, atol=1e-6)
     # Soft labels use the same λ and sum to 1.
     masks = out["segmentation_masks"].numpy()
     np.testing.assert_allclose(masks[0, ..., 1], lam[0], atol=1e-6)

@@ -207,3 +207,27 @@ def test_thin_images_and_empty_batches(shape) -> None:
     out = static_saliency(tf.random.uniform(shape, seed=1))
     assert out.shape == shape[:3]
     assert np.all(np.isfinite(out.numpy())) and (out.numpy().size == 0 or out.numpy().max() <= 1.0)
+
+
+@pytest.mark.parametrize("scale, shift", [(255.0, 0.0), (4095.0, 0.0), (4.0, -2.0)])  # [0, 255], 12-bit, standardised
+def test_float_images_on_another_scale_are_refused_not_blanked(scale: float, shift: float) -> None:
+    from keras_hsmix import SoftMix
+
+    images = np.random.default_rng(0).random((2, 24, 24, 3)).astype(np.float32) * scale + shift
+    message = "float images must lie in \\[0, 1\\]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        static_saliency(images)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        tf.function(static_saliency)(images)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        list(tf.data.Dataset.from_tensor_slices(images).map(static_saliency))
+    masks = np.zeros((2, 24, 24), np.int32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        SoftMix(num_classes=2, seed=0, jit_compile=False)({"images": images, "segmentation_masks": masks})
+
+
+def test_float_images_slightly_outside_unit_range_are_clipped() -> None:
+    images = np.random.default_rng(1).random((2, 24, 24, 3)).astype(np.float32)
+    stretched = (images - 0.5) * 1.1 + 0.5  # e.g. after a contrast jitter: about -0.05 .. 1.05
+    expected = static_saliency(np.clip(stretched, 0.0, 1.0)).numpy()
+    np.testing.assert_array_equal(static_saliency(stretched).numpy(), expected)
