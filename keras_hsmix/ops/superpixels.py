@@ -63,14 +63,15 @@ def slic_numpy(
     n_segments: int,
     compactness: float = 10.0,
 ) -> np.ndarray:
-    """SLIC on one NumPy image ``[H, W, C]`` (C = 1 or 3); ids 0..n-1, int32.
+    """SLIC on one NumPy image ``[H, W, C]`` (any C >= 1); ids 0..n-1, int32.
 
     scikit-image rescales each image to [0, 1] (so the input's value range
     does not matter: uint8, 12-bit values in uint16, floats) and measures RGB
-    images in CIELAB, whose L channel spans 0..100. A grayscale image is
-    therefore segmented with ``compactness / 100``: its intensity then weighs
+    images (C = 3) in CIELAB, whose L channel spans 0..100. Other channel
+    counts (grayscale, or e.g. the four MRI sequences of BraTS) are clustered
+    on their values with ``compactness / 100``: their intensity then weighs
     against distance as an RGB image's colour does, and one ``compactness``
-    means the same for both.
+    means the same for all.
 
     Example:
         >>> import numpy as np
@@ -78,22 +79,19 @@ def slic_numpy(
         >>> labels.shape, int(labels.min())
         ((32, 32), 0)
     """
-    if image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"images: expected [H, W, C] with C in (1, 3), got shape {image.shape}"
-        )
+    if image.ndim != 3 or image.shape[-1] < 1:
+        raise ValueError(f"images: expected [H, W, C] with C >= 1, got shape {image.shape}")
     unit = _to_unit_float(image)
-    if unit.shape[-1] == 1:
+    if unit.shape[-1] == 3:
+        labels = slic(unit, n_segments=int(n_segments), compactness=compactness, start_label=0)
+    else:
         labels = slic(
-            unit[..., 0],
+            unit,
             n_segments=int(n_segments),
             compactness=compactness / GRAY_TO_L,
             start_label=0,
-            channel_axis=None,
-        )
-    else:
-        labels = slic(
-            unit, n_segments=int(n_segments), compactness=compactness, start_label=0
+            channel_axis=-1,
+            convert2lab=False,
         )
     # Make ids contiguous: 0..n-1 in order of first appearance of sorted ids.
     _, inverse = np.unique(labels, return_inverse=True)
@@ -124,8 +122,9 @@ def slic_superpixels(
     """SLIC superpixel label maps for one image or a batch, usable in graphs.
 
     Args:
-        images: ``[H, W, C]`` or ``[B, H, W, C]``, C in {1, 3}; float in
-            [0, 1], or an integer dtype (uint8, uint16) scaled by its maximum.
+        images: ``[H, W, C]`` or ``[B, H, W, C]``: RGB (C = 3, clustered in
+            CIELAB) or any other channel count (gray, multi-sequence MRI);
+            any value range (each image is rescaled to [0, 1]).
         n_segments: approximate number of superpixels, an int, or a
             ``(low, high)`` range from which one value is drawn per image
             (inclusive; the paper draws 200 to 400).
@@ -153,10 +152,8 @@ def slic_superpixels(
         raise ValueError(
             f"images: expected rank 3 [H, W, C] or rank 4 [B, H, W, C], got shape {images.shape}"
         )
-    if images.shape[-1] not in (1, 3, None):
-        raise ValueError(
-            f"images: expected 1 or 3 channels, got shape {images.shape}"
-        )
+    if images.shape[-1] == 0:
+        raise ValueError(f"images: expected at least one channel, got shape {images.shape}")
     if not (images.dtype.is_floating or images.dtype.is_integer):
         raise TypeError(f"images: unsupported dtype {images.dtype.name}")
     batch = images if rank == 4 else images[tf.newaxis]

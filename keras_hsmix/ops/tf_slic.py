@@ -3,7 +3,7 @@
 :func:`tf_slic` runs inside a graph (``tf.function``, ``tf.data``, ``train_step``)
 and on any device TensorFlow runs on, with no ``tf.numpy_function``. It follows
 SLIC (Achanta et al., 2012) as scikit-image implements it: each image rescaled
-to [0, 1], colour in CIE Lab (grayscale scaled to 0..100), centres on a regular grid of about
+to [0, 1], colour in CIE Lab (other channel counts scaled to 0..100), centres on a regular grid of about
 ``n_segments`` cells, distance ``d_lab² / compactness² + d_xy² / S²`` with grid
 step ``S``, and a fixed number of iterations. Each pixel compares itself with
 the centres of its own grid cell and of the 8 neighbouring cells (the local
@@ -78,10 +78,10 @@ def _features(images: tf.Tensor, compactness: float, step: float) -> tf.Tensor:
     channels = images.shape[-1]
     if channels == 3:
         colour = rgb_to_lab(images)
-    elif channels == 1:
-        colour = tf.cast(images, tf.float32) * 100.0  # the L range, as slic_numpy does for grayscale
+    elif channels is not None and channels >= 1:
+        colour = tf.cast(images, tf.float32) * 100.0  # the L range, as slic_numpy does for other channel counts
     else:
-        raise ValueError(f"images: expected 1 or 3 channels, got shape {images.shape}")
+        raise ValueError(f"images: expected a static channel count >= 1, got shape {images.shape}")
     shape = tf.shape(images)
     batch, height, width = shape[0], shape[1], shape[2]
     ys = tf.cast(tf.range(height), tf.float32) / step
@@ -265,7 +265,7 @@ def tf_slic(
     smoothing: int = 2,
     connectivity: bool = True,
 ) -> tf.Tensor:
-    """SLIC superpixels of a batch ``[B, H, W, C]`` (C = 1 or 3) as int32 ``[B, H, W]``.
+    """SLIC superpixels of a batch ``[B, H, W, C]`` (RGB in CIE Lab, or any other C) as int32 ``[B, H, W]``.
 
     Args:
         images: batch with static height, width and channels; each image is rescaled to
@@ -294,6 +294,8 @@ def tf_slic(
     height, width = images.shape[1], images.shape[2]
     if height is None or width is None:
         raise ValueError(f"images: tf_slic needs a static height and width, got shape {images.shape}")
+    if images.shape[-1] is None or images.shape[-1] < 1:
+        raise ValueError(f"images: expected a static channel count >= 1, got shape {images.shape}")
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
     rows, cols = grid_shape(height, width, int(n_segments))

@@ -40,7 +40,7 @@ def test_output_keys_shapes_dtypes(make_layer):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
-@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels", [1, 3, 4])  # gray, RGB, four MRI sequences (SLIC and static saliency too)
 @pytest.mark.parametrize("size", [(16, 16), (12, 20)])
 def test_dtype_and_shape_matrix(make_layer, dtype, channels, size):
     rng = np.random.default_rng(0)
