@@ -26,6 +26,13 @@ def _two_colours(batch: int = 2, size: int = 32) -> np.ndarray:
     return np.clip(images + rng.normal(0, 0.02, images.shape), 0, 1).astype(np.float32)
 
 
+def _assert_no_superpixel_crosses_the_edge(sp: np.ndarray, left: np.ndarray) -> None:
+    for b in range(len(sp)):
+        for label in np.unique(sp[b]):
+            side = left[b][sp[b] == label]
+            assert side.all() or not side.any(), f"superpixel {label} of image {b} crosses the edge"
+
+
 def test_shape_dtype_and_id_range() -> None:
     sp = tf_slic(tf.constant(_two_colours()), n_segments=16)
     assert sp.shape == (2, 32, 32) and sp.dtype == tf.int32
@@ -37,11 +44,7 @@ def test_shape_dtype_and_id_range() -> None:
 def test_superpixels_do_not_cross_a_colour_edge() -> None:
     images = _two_colours()
     sp = tf_slic(tf.constant(images), n_segments=16, sigma=0.0).numpy()
-    left = images[..., 0] > 0.5
-    for b in range(len(sp)):
-        for label in np.unique(sp[b]):
-            side = left[b][sp[b] == label]
-            assert side.all() or not side.any(), f"superpixel {label} of image {b} crosses the edge"
+    _assert_no_superpixel_crosses_the_edge(sp, images[..., 0] > 0.5)
 
 
 def test_each_image_is_segmented_on_its_own() -> None:
@@ -168,19 +171,11 @@ def test_value_range_does_not_matter_as_in_scikit_image() -> None:
         assert (other == unit).mean() > 0.99
     gray = images[..., :1] * 0.3 + 0.35
     sp = tf_slic(tf.constant(gray), n_segments=16, sigma=0.0).numpy()
-    left = images[..., 0] > 0.5
-    for b in range(len(sp)):
-        for label in np.unique(sp[b]):
-            side = left[b][sp[b] == label]
-            assert side.all() or not side.any(), f"grayscale superpixel {label} of image {b} crosses the edge"
+    _assert_no_superpixel_crosses_the_edge(sp, images[..., 0] > 0.5)
 
 
 def test_multichannel_images_follow_an_edge_in_one_channel() -> None:
     images = _two_colours()
     stack = np.concatenate([np.full_like(images[..., :3], 0.5), images[..., :1]], axis=-1)  # 4 channels
     sp = tf_slic(tf.constant(stack), n_segments=16, sigma=0.0).numpy()
-    left = images[..., 0] > 0.5
-    for b in range(len(sp)):
-        for label in np.unique(sp[b]):
-            side = left[b][sp[b] == label]
-            assert side.all() or not side.any(), f"superpixel {label} of image {b} crosses the edge"
+    _assert_no_superpixel_crosses_the_edge(sp, images[..., 0] > 0.5)
