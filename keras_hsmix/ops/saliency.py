@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_hsmix.ops.checks import assert_finite
+
 __all__ = ["static_saliency", "SALIENCY_NEIGHBORHOODS"]
 
 #: Half-sizes of the centre-surround boxes, in OpenCV's order.
@@ -62,8 +64,10 @@ def _check_unit_range(images: tf.Tensor) -> None:
         f"[{-FLOAT_RANGE_SLACK}, {1 + FLOAT_RANGE_SLACK}] (images in [0, 255]? standardised?); divide by 255 "
         "(or pass uint8 / uint16 images), or give the mixing layer a 'saliency' map"
     )
-    tf.debugging.assert_less_equal(tf.reduce_max(values), 1.0 + FLOAT_RANGE_SLACK, message=message)
-    tf.debugging.assert_greater_equal(tf.reduce_min(values), -FLOAT_RANGE_SLACK, message=message)
+    assert_finite(values, "images: contains NaN or Inf")
+    finite = tf.where(tf.math.is_finite(values), values, tf.zeros_like(values))  # NaN / Inf: the message above
+    tf.debugging.assert_less_equal(tf.reduce_max(finite), 1.0 + FLOAT_RANGE_SLACK, message=message)
+    tf.debugging.assert_greater_equal(tf.reduce_min(finite), -FLOAT_RANGE_SLACK, message=message)
 
 
 def _to_uint8_levels(images: tf.Tensor) -> tf.Tensor:
