@@ -120,7 +120,7 @@ def add_superpixel_levels(
     """Adds ``"superpixel_levels"`` ``[L, H, W]`` (SLIC at each level) to each element.
 
     Args:
-        dataset: unbatched elements with an ``"images"`` key ``[H, W, C]`` (C = 1 or 3).
+        dataset: unbatched elements with an ``"images"`` key ``[H, W, C]`` (any C; see :func:`slic_numpy`).
         levels: the ``n_segments`` values (see :func:`segment_levels`).
         compactness: SLIC compactness.
         num_parallel_calls: images processed side by side; default
