@@ -16,6 +16,7 @@ from keras_hsmix.data.cache import (
     precompute,
     segment_levels,
 )
+from keras_hsmix.layers.base import require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, slic_superpixels
@@ -236,11 +237,7 @@ def make_pipeline(
     if mixer == "hsmix":
         mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
                       data_format="channels_last")
-    if getattr(mixer, "data_format", "channels_last") != "channels_last":
-        raise ValueError(
-            f"mixer {mixer.name!r} has data_format={mixer.data_format!r}, but make_pipeline builds channels-last "
-            "batches [B, H, W, C]: pass a mixer with data_format='channels_last'"
-        )
+    require_channels_last(mixer, "make_pipeline")
     # Static saliency depends on the image only: compute it once, cached with the superpixels,
     # and moved by flips/rotations like them, instead of once per batch at every step.
     cache_saliency = (

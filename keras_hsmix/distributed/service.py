@@ -48,7 +48,7 @@ import keras
 import tensorflow as tf
 
 from keras_hsmix.data.pipeline import add_superpixels, augment_elements
-from keras_hsmix.layers.base import IMAGES, MASKS, SUPERPIXELS, BaseMix
+from keras_hsmix.layers.base import IMAGES, MASKS, SUPERPIXELS, BaseMix, require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
@@ -249,11 +249,7 @@ def python_ops(dataset: tf.data.Dataset) -> list[str]:
 def _mixer(mixer: BaseMix | str | None, num_classes: int | None, seed: int | None) -> BaseMix | None:
     if mixer == "hsmix":
         return HSMix(num_classes=num_classes, seed=seed, data_format="channels_last")
-    if isinstance(mixer, BaseMix) and mixer.data_format != "channels_last":
-        raise ValueError(
-            f"mixer {mixer.name!r} has data_format={mixer.data_format!r}, but the worker pipeline builds "
-            "channels-last batches [B, H, W, C]: pass a mixer with data_format='channels_last'"
-        )
+    require_channels_last(mixer, "the worker pipeline")
     if mixer is None or isinstance(mixer, BaseMix):
         return mixer
     raise TypeError(f"mixer must be 'hsmix', a HardMix/SoftMix/HSMix layer or None, got {mixer!r}")

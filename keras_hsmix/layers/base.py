@@ -53,6 +53,16 @@ def _check_data_format(data_format: str | None) -> str:
     return data_format
 
 
+def require_channels_last(mixer: Any, where: str) -> None:
+    """Raises unless ``mixer`` (a mixing layer, or any callable) mixes channels-last batches, as ``where`` builds."""
+    data_format = getattr(mixer, "data_format", "channels_last")
+    if data_format != "channels_last":
+        raise ValueError(
+            f"mixer {mixer.name!r} has data_format={data_format!r}, but {where} builds channels-last batches "
+            "[B, H, W, C]: pass a mixer with data_format='channels_last'"
+        )
+
+
 def _channels_last(value: Any) -> Any:
     """``[B, C, H, W]`` -> ``[B, H, W, C]``; other ranks unchanged (the checks then name them)."""
     value = tf.convert_to_tensor(value)

@@ -44,8 +44,8 @@ def _check_n_segments(n_segments: NSegments) -> tuple[int, int]:
     return low, high
 
 
-GRAY_TO_L = 100.0
-"""Range of CIELAB's L channel, in which SLIC measures RGB images; grayscale ones are matched to it."""
+L_RANGE = 100.0
+"""Range of CIELAB's L channel, in which SLIC measures RGB images; other channel counts are matched to it."""
 
 
 def _to_unit_float(image: np.ndarray) -> np.ndarray:
@@ -88,7 +88,7 @@ def slic_numpy(
         labels = slic(
             unit,
             n_segments=int(n_segments),
-            compactness=compactness / GRAY_TO_L,
+            compactness=compactness / L_RANGE,
             start_label=0,
             channel_axis=-1,
             convert2lab=False,

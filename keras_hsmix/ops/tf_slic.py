@@ -30,6 +30,8 @@ import math
 
 import tensorflow as tf
 
+from keras_hsmix.ops.superpixels import L_RANGE
+
 # sRGB (D65) -> XYZ, and the D65 white point, as in scikit-image's rgb2lab.
 _RGB_TO_XYZ = [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
 _WHITE = [0.95047, 1.0, 1.08883]
@@ -79,7 +81,7 @@ def _features(images: tf.Tensor, compactness: float, step: float) -> tf.Tensor:
     if channels == 3:
         colour = rgb_to_lab(images)
     elif channels is not None and channels >= 1:
-        colour = tf.cast(images, tf.float32) * 100.0  # the L range, as slic_numpy does for other channel counts
+        colour = tf.cast(images, tf.float32) * L_RANGE  # as slic_numpy weighs other channel counts
     else:
         raise ValueError(f"images: expected a static channel count >= 1, got shape {images.shape}")
     shape = tf.shape(images)

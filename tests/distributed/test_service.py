@@ -100,6 +100,8 @@ def test_worker_pipeline_locally(saved: str) -> None:
     assert sorted(np.concatenate([b["index"].numpy() for b in batches]).tolist()) == list(range(NUM))
     images, masks = next(iter(worker_pipeline(saved, batch_size=4, output="tuple")))
     assert images.shape == (4, SIZE, SIZE, 3) and masks.shape == (4, SIZE, SIZE, 2)
+    with pytest.raises(ValueError, match="the worker pipeline builds channels-last batches"):
+        worker_pipeline(saved, batch_size=4, mixer=HardMix(num_classes=2, data_format="channels_first"))
 
 
 
