@@ -8,6 +8,7 @@ superpixels and saliency can never disagree.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import keras
@@ -223,7 +224,8 @@ class BaseMix(keras.layers.Layer):
             return data
         self._check_keys(data)
         single = tf.convert_to_tensor(data[IMAGES]).shape.rank == 3
-        if single:  # an unbatched sample: a batch of one is returned unmixed
+        if single:  # an unbatched sample: a batch of one is returned unmixed (as Keras' MixUp / CutMix do)
+            self._warn_unbatched()
             data = {k: tf.convert_to_tensor(v)[tf.newaxis] for k, v in data.items()}
         first = self.data_format == "channels_first"
         if first:
@@ -236,6 +238,19 @@ class BaseMix(keras.layers.Layer):
         if single:
             out = {k: v[0] for k, v in out.items()}
         return out
+
+    def _warn_unbatched(self) -> None:
+        """Warns once per layer: a sample mapped before ``batch()`` has no partner, so nothing is mixed."""
+        if getattr(self, "_warned_unbatched", False):
+            return
+        self._warned_unbatched = True
+        warnings.warn(
+            f"{type(self).__name__} got an unbatched sample (images of rank 3): it has no partner to mix with "
+            "and is returned unmixed. Mixing pairs images of one batch: call the layer on batches, e.g. "
+            "dataset.batch(4).map(layer), not dataset.map(layer).batch(4).",
+            UserWarning,
+            stacklevel=2,
+        )
 
     @staticmethod
     def _restore_keys(original: dict, out: dict) -> dict:

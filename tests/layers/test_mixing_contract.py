@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -149,9 +151,14 @@ def test_computes_superpixels_when_absent(make_layer):
 def test_unbatched_sample_passes_unmixed(make_layer):
     batch = random_batch(batch=1)
     sample = {k: v[0] for k, v in batch.items()}
-    out = _np(make_layer(num_classes=3, seed=0)(sample))
+    layer = make_layer(num_classes=3, seed=0)
+    with pytest.warns(UserWarning, match=r"unbatched sample .* dataset\.batch\(4\)\.map\(layer\)"):
+        out = _np(layer(sample))
     np.testing.assert_allclose(out["images"], sample["images"], atol=1e-6)
     assert out["segmentation_masks"].shape == (24, 24, 3)
+    with warnings.catch_warnings():  # once per layer, not once per sample
+        warnings.simplefilter("error")
+        layer(sample)
 
 
 class TestErrors:
