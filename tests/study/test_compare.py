@@ -241,3 +241,17 @@ def test_a_study_run_repeats_exactly_with_its_seed(tmp_path: Path) -> None:
 
     first, again = histories("a"), histories("b")
     assert len(first) == 1 and first == again
+
+
+def test_coverage_lines_count_the_seeds_of_every_method_and_fraction() -> None:
+    from keras_hsmix.study.compare import TABLE_METHODS, coverage_lines
+
+    recs = [{"method": m, "fraction": f, "seed": s} for m in TABLE_METHODS for f, n in ((0.25, 5), (1.0, 3))
+            for s in range(n)]
+    recs = [r for r in recs if not (r["method"] == "augmix" and r["fraction"] == 1.0 and r["seed"] == 2)]
+    recs.append({"method": "hsmix_gradcam+flips@p0.3", "fraction": 0.25, "seed": 0})  # ablations are not cells
+    lines = coverage_lines(recs)
+    assert "39 of 40 cells complete" in lines[0]
+    assert "| augmix | 5 | **2** of 3 |" in lines and "| flips | 5 | 3 |" in lines
+    assert not any("@p0.3" in line for line in lines)
+    assert coverage_lines([r for r in recs if r["fraction"] == 0.25]) == []  # one fraction: no table to complete
