@@ -67,3 +67,26 @@ def test_config_round_trip():
     clone = HSMix.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.soft.saliency == "random" and clone.soft.alpha == 0.4
+
+
+@pytest.mark.parametrize("graph", [False, True])
+def test_chains_with_keras_image_layers_in_a_keras_pipeline(graph):
+    # keras.layers.Pipeline passes the dict from Keras' RandomFlip to HSMix: every output pixel must carry
+    # the class of the input pixel whose value it holds (image and mask flipped and pasted together).
+    import keras
+    import tensorflow as tf
+
+    batch = random_batch(batch=6, num_classes=3)
+    pipe = keras.layers.Pipeline([keras.layers.RandomFlip("horizontal_and_vertical", seed=1),
+                                  HSMix(num_classes=3, probabilities=(1.0, 0.0, 0.0), p=0.5, seed=0)])
+    if graph:
+        out = next(iter(tf.data.Dataset.from_tensor_slices(batch).batch(6).map(pipe)))
+    else:
+        out = pipe(dict(batch))  # a copy: Keras' own image layers write their outputs into the dict they get
+    images, masks = np.asarray(out["images"]), np.asarray(out["segmentation_masks"])
+    assert images.shape == batch["images"].shape and masks.shape == (*batch["images"].shape[:3], 3)
+    assert set(np.unique(masks)) <= {0.0, 1.0} and np.all(masks.sum(-1) == 1.0)
+    class_of = dict(zip(batch["images"][..., 0].ravel().tolist(), batch["segmentation_masks"].ravel().tolist()))
+    labels = [class_of[v] for v in images[..., 0].ravel().tolist()]  # KeyError: a value no input pixel had
+    np.testing.assert_array_equal(np.argmax(masks, -1).ravel(), labels)
+    assert not np.array_equal(images, batch["images"])  # something was flipped or pasted
