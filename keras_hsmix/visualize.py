@@ -25,8 +25,14 @@ COLUMNS = (
 )
 
 
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """A new RGB array ``[H, W, 3]`` for display: RGB copied, other channel counts as the gray of their mean."""
+    image = np.asarray(image, np.float32)
+    return image.copy() if image.shape[-1] == 3 else np.repeat(image.mean(-1, keepdims=True), 3, axis=-1)
+
+
 def _overlay(image: np.ndarray, mask: np.ndarray, colour=(0.0, 1.0, 0.2), alpha: float = 0.35) -> np.ndarray:
-    out = image.copy()
+    out = _rgb(image)
     m = np.clip(mask, 0, 1)[..., None]
     out = out * (1 - alpha * m) + alpha * m * np.array(colour)
     contour = find_boundaries(mask > 0.5, mode="inner")
@@ -48,7 +54,9 @@ def preview_figure(
     Columns: A, B (with mask contours), B's superpixel boundaries, the hard mix
     with its mask overlaid, the static saliency of A and of B, the soft mix and
     its soft mask (probability of foreground: any class but 0; with more than two
-    classes the contours and overlays show the foreground too). The mixes are made by
+    classes the contours and overlays show the foreground too). Images of other
+    than three channels (grayscale, multi-sequence MRI) are shown as the gray of
+    their channel mean. The mixes are made by
     :class:`HardMix` and :class:`SoftMix` with the partner fixed to the other
     image of the pair.
 
@@ -87,7 +95,7 @@ def preview_figure(
         hard_mask = 1.0 - hard_out["segmentation_masks"][a].numpy()[..., 0]
         soft_mask = 1.0 - soft_out["segmentation_masks"][a].numpy()[..., 0]
         bounds = find_boundaries(superpixels[b].numpy(), mode="inner")
-        sp_view = images[b].copy()
+        sp_view = _rgb(images[b])
         sp_view[bounds] = (1.0, 1.0, 0.0)
         panels = [
             _overlay(images[a], (masks[a].reshape(masks[a].shape[:2]) > 0).astype(np.float32), alpha=0.0),
@@ -96,7 +104,7 @@ def preview_figure(
             _overlay(hard_out["images"][a].numpy(), hard_mask),
             saliency[a],
             saliency[b],
-            np.clip(soft_out["images"][a].numpy(), 0, 1),
+            np.clip(_rgb(soft_out["images"][a].numpy()), 0, 1),
             soft_mask,
         ]
         for col, panel in enumerate(panels):

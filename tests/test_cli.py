@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from keras_hsmix.cli import main
@@ -98,3 +99,41 @@ def test_preview_with_mask_values(tmp_path, capsys):
     assert main(args) == 2
     assert "--label-values" in capsys.readouterr().err
     assert main([*args, "--label-values", "0", "1", "2"]) == 0 and out.exists()
+
+
+def _gray_folder(root, n=8, size=24):
+    """One-channel (mode "L") images, as CT / MRI / ultrasound PNGs are, with binary 0 / 255 masks."""
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        mask = np.zeros((size, size), np.uint8)
+        mask[4 + i % 4 : size - 6, 5 : size - 4 - i % 3] = 255
+        image = (rng.random((size, size)) * 80 + (mask > 0) * 120).astype(np.uint8)
+        Image.fromarray(image, mode="L").save(root / "images" / f"{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    return root
+
+
+def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
+    import json
+
+    import tensorflow as tf
+
+    data = _gray_folder(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--data", str(data), "--test-data", str(data), "--channels", "1",
+            "--epochs", "1", "--size", "24", "--base-filters", "4", "--depth", "2", "--n-segments", "10", "20",
+            "--verbose", "0"]
+    assert main(args) == 0
+    assert json.loads((out / "config.json").read_text())["channels"] == 1
+    assert 0.0 <= json.loads((out / "results.json").read_text())["test"]["dice"] <= 1.0
+    serving = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
+    assert serving.structured_input_signature[1].popitem()[1].shape.as_list() == [None, 24, 24, 1]
+
+    preview = tmp_path / "gray.png"
+    assert main(["preview", "--data", str(data), "--channels", "1", "--out", str(preview), "--size", "24",
+                 "--pairs", "1", "--n-segments", "10"]) == 0 and preview.exists()
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses other channel counts
+        main(["preview", "--channels", "2", "--out", str(preview)])
+    assert exit_info.value.code == 2 and "--channels: invalid choice: 2" in capsys.readouterr().err

@@ -13,7 +13,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mask_mode == "values" and args.label_values is None:
         raise ValueError("--mask-mode values needs --label-values (the raw mask value of each class, in class order)")
     images, masks = load_arrays(args.data, args.size, 2 * args.pairs, args.mask_mode, args.seed,
-                                label_values=args.label_values, mask_suffix=args.mask_suffix)
+                                label_values=args.label_values, mask_suffix=args.mask_suffix,
+                                channels=args.channels)
     num_classes = max(2, int(masks.max()) + 1)  # binary folders and the built-in data: 2
     path = preview_figure(images, masks, args.out, num_classes=num_classes, n_segments=args.n_segments, p=args.p,
                           seed=args.seed)

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
         mask_mode=args.mask_mode,
         label_values=args.label_values,
         mask_suffix=args.mask_suffix,
+        channels=args.channels,
         num_images=args.num_images,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -37,6 +37,7 @@ class TrainConfig:
     mask_mode: str = "nonzero"  # how mask files become class ids: "nonzero", "threshold" (binary) or "values"
     label_values: list[int] | None = None  # mask_mode="values": raw value of each class; None: 0..num_classes-1
     mask_suffix: str = ""  # a mask's file stem is its image's stem + this (e.g. "_mask")
+    channels: int = 3  # image channels: 3 (RGB) or 1 (grayscale: CT, MRI, ultrasound, X-ray; RGB files become luma)
     num_images: int = 32  # synthetic data only
     val_fraction: float = 0.2
     epochs: int = 5
@@ -65,7 +66,7 @@ def _arrays(folder: str | None, config: TrainConfig, seed: int) -> tuple[np.ndar
     if config.mask_mode == "values" and label_values is None:
         label_values = list(range(config.num_classes))  # masks that store the class ids themselves
     return load_arrays(folder, config.size, None, config.mask_mode, seed, num_images=config.num_images,
-                       label_values=label_values, mask_suffix=config.mask_suffix)
+                       label_values=label_values, mask_suffix=config.mask_suffix, channels=config.channels)
 
 
 def _reconcile_history(history: Path, backup: Path) -> float | None:
@@ -187,7 +188,7 @@ def build_model(config: TrainConfig, epoch_steps: int | None = None) -> HSMixMod
     total = None if epoch_steps is None else config.epochs * epoch_steps
     learning_rate = learning_rate_schedule(config.learning_rate, config.lr_schedule, total)
     keras.utils.set_random_seed(config.seed)
-    base = unet((config.size, config.size, 3), config.num_classes, config.base_filters, config.depth)
+    base = unet((config.size, config.size, config.channels), config.num_classes, config.base_filters, config.depth)
     probabilities = config.probabilities if config.mixing == "hsmix" else (0.0, 0.0, 1.0)
     model = HSMixModel(
         base,
