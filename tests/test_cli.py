@@ -52,19 +52,25 @@ def test_train_with_colour_jitter_records_it_and_rejects_a_negative_strength(tmp
     assert "color_jitter must be >= 0" in capsys.readouterr().err and not bad.exists()
 
 
+def _write_pairs(root, pairs, mask_suffix=""):
+    """A data folder: ``images/<stem>.png`` and ``masks/<stem><mask_suffix>.png`` for each (stem, image, mask)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for stem, image, mask in pairs:
+        Image.fromarray(image).save(root / "images" / f"{stem}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{stem}{mask_suffix}.png")
+    return root
+
+
 def _multiclass_folder(root, n=8, size=24):
     """Images with masks that store class ids 0, 1, 2, named '<stem>_mask.png' as many datasets do."""
     rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for i in range(n):
-        mask = np.zeros((size, size), np.uint8)
-        mask[: size // 2, : size // 2] = 1
-        mask[size // 2 :, size // 2 :] = 2
-        image = (rng.random((size, size, 3)) * 60 + mask[..., None] * 60).astype(np.uint8)
-        Image.fromarray(image).save(root / "images" / f"case{i}.png")
-        Image.fromarray(mask).save(root / "masks" / f"case{i}_mask.png")
-    return root
+    mask = np.zeros((size, size), np.uint8)
+    mask[: size // 2, : size // 2] = 1
+    mask[size // 2 :, size // 2 :] = 2
+    pairs = [(f"case{i}", (rng.random((size, size, 3)) * 60 + mask[..., None] * 60).astype(np.uint8), mask)
+             for i in range(n)]
+    return _write_pairs(root, pairs, mask_suffix="_mask")
 
 
 def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, capsys):
@@ -104,15 +110,12 @@ def test_preview_with_mask_values(tmp_path, capsys):
 def _gray_folder(root, n=8, size=24):
     """One-channel (mode "L") images, as CT / MRI / ultrasound PNGs are, with binary 0 / 255 masks."""
     rng = np.random.default_rng(1)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
+    pairs = []
     for i in range(n):
         mask = np.zeros((size, size), np.uint8)
         mask[4 + i % 4 : size - 6, 5 : size - 4 - i % 3] = 255
-        image = (rng.random((size, size)) * 80 + (mask > 0) * 120).astype(np.uint8)
-        Image.fromarray(image, mode="L").save(root / "images" / f"{i}.png")
-        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
-    return root
+        pairs.append((str(i), (rng.random((size, size)) * 80 + (mask > 0) * 120).astype(np.uint8), mask))
+    return _write_pairs(root, pairs)
 
 
 def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
