@@ -26,13 +26,14 @@ def load_arrays(
     (RGB) data is turned into grayscale as ``load_folder`` does (ITU-R 601 luma).
     """
     from keras_hsmix.data import load_folder, synthetic_arrays
+    from keras_hsmix.data.folder import rgb_to_luma
 
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     if data is None:
         images, masks = synthetic_arrays(count or num_images, (size, size), seed=seed)
         if channels == 1:
-            images = (images @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            images = rgb_to_luma(images)
         return images, masks
     ds = load_folder(
         data,

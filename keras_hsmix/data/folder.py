@@ -331,8 +331,18 @@ def _image_to_float(array: np.ndarray, path: Path, channels: int) -> np.ndarray:
     if channels == 3 and image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     elif channels == 1 and image.shape[-1] == 3:
-        image = (image.astype(np.float64) @ _LUMA).astype(np.float32)[..., None]
+        image = rgb_to_luma(image)
     return np.clip(image, 0.0, 1.0)
+
+
+def rgb_to_luma(images: np.ndarray) -> np.ndarray:
+    """RGB images ``[..., 3]`` as one-channel float32 luma ``[..., 1]`` (ITU-R 601, as ``channels=1`` reads them).
+
+    Example:
+        >>> rgb_to_luma(np.ones((2, 4, 4, 3), np.float32)).shape
+        (2, 4, 4, 1)
+    """
+    return (np.asarray(images).astype(np.float64) @ _LUMA).astype(np.float32)[..., None]
 
 
 def _is_gray_rgb(array: np.ndarray) -> bool:

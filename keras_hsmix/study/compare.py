@@ -111,8 +111,8 @@ TABLE_METHODS: tuple[str, ...] = tuple(m for m in METHODS if "@" not in m and "c
 
 
 def required_seeds(fraction: float) -> int:
-    """Seeds the comparison asks for: 5 at 25 % (where the seed spread is widest), 3 at the other fractions."""
-    return 5 if abs(fraction - 0.25) < 1e-9 else 3
+    """Seeds the comparison asks for: the study's defaults, 5 at 25 % (widest seed spread), 3 elsewhere."""
+    return StudyConfig().seeds_for(fraction)[-1] + 1
 
 
 ABLATIONS: tuple[str, ...] = (
