@@ -494,7 +494,7 @@ def train_run(spec: RunSpec, cfg: StudyConfig, data: StudyData, verbose: int = 0
 
     best = BestWeights()
     history = model.fit(pipeline, epochs=cfg.epochs, validation_data=val_ds,
-                        callbacks=[best], verbose=verbose)
+                        callbacks=[best], verbose=verbose, shuffle=False)  # the pipeline shuffles
     train_s = time.time() - start
     if best.weights is not None:
         model.set_weights(best.weights)

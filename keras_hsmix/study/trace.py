@@ -103,7 +103,8 @@ def trace_run(spec: RunSpec, cfg: StudyConfig, data: StudyData, every: int = 5, 
                 on_row(row, trace)
 
     start = time.time()
-    model.fit(pipeline, epochs=cfg.epochs, validation_data=val_ds, callbacks=[Recorder()], verbose=verbose)
+    model.fit(pipeline, epochs=cfg.epochs, validation_data=val_ds, callbacks=[Recorder()], verbose=verbose,
+              shuffle=False)  # the pipeline shuffles
     trace["train_seconds"] = round(time.time() - start, 1)
     keras.backend.clear_session()
     return trace

@@ -308,7 +308,9 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
         ),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
-    model.fit(pipeline, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+    # shuffle=False: the pipeline shuffles; Keras ignores (and warns about) its default shuffle=True on datasets.
+    model.fit(pipeline, epochs=config.epochs, validation_data=val_ds, callbacks=callbacks, verbose=verbose,
+              shuffle=False)
     if (out / "best.weights.h5").exists():
         model.load_weights(out / "best.weights.h5")
     results: dict[str, Any] = {"validation": evaluate(model, images[val_idx], masks[val_idx], config.batch_size)}
