@@ -33,3 +33,13 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     out = namespace["out"]
     assert out["segmentation_masks"].shape == (4, 64, 64, 2)
     np.testing.assert_allclose(np.sum(out["segmentation_masks"], -1), 1.0, atol=1e-5)
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` must run exactly the test command the README gives users."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("Run the tests", 1)[1]
+    command = re.search(r"```bash\n(.*?)\n```", section, flags=re.S).group(1).strip()
+    assert command.startswith("python -m pytest"), command
+    ci_lines = [line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()]
+    assert command in ci_lines, f"`.ci/run` does not run the README's test command {command!r}"
