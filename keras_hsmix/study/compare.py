@@ -738,6 +738,7 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
     ordered = sorted(groups, key=lambda label: _group_order(label, groups[label], cfg.tag()))
     for tag, device in ordered:
         lines += _group_section(tag, device, groups[(tag, device)], docs, first=(tag, device) == ordered[0])
+    lines += training_selection_lines(records)
 
     lines += ["## Not yet run", ""]
     if missing:
@@ -1046,6 +1047,118 @@ def validation_selection_lines(table: dict[tuple[str, int], dict]) -> list[str]:
         lines.append(f"- {result['chosen']} − flips on seeds {seeds} (runs the choice never "
                      f"saw): {_ms(d, 2)} points{t}, {sum(x > 0 for x in d)}/{len(d)} seeds better")
     return lines + [""]
+
+
+TRAINING_KEYS: tuple[str, ...] = ("learning_rate", "lr_schedule", "optimizer", "weight_decay")
+
+
+def training_label(setting: dict[str, Any]) -> str:
+    """A short name for a run's optimizer settings.
+
+    Example:
+        >>> training_label({"optimizer": "adamw", "learning_rate": 0.002, "weight_decay": 0.0005})
+        'AdamW lr 0.002, wd 0.0005'
+        >>> training_label({"optimizer": "adam", "learning_rate": 0.001, "lr_schedule": "cosine"})
+        'Adam lr 0.001, cosine'
+    """
+    name = "AdamW" if setting.get("optimizer") == "adamw" else "Adam"
+    label = f"{name} lr {setting.get('learning_rate', 0):g}"
+    if setting.get("weight_decay"):
+        label += f", wd {setting['weight_decay']:g}"
+    if setting.get("lr_schedule", "constant") != "constant":
+        label += f", {setting['lr_schedule']}"
+    return label
+
+
+def select_training_settings(records: Iterable[dict], select_seeds: Sequence[int] = range(5)) -> list[dict[str, Any]]:
+    """Chooses each method's optimizer settings on validation, across groups that differ only in them.
+
+    Runs whose stored ``setting`` agrees except for :data:`TRAINING_KEYS` (learning rate, schedule, optimizer,
+    weight decay), at the same fraction and on the same kind of device, form one comparison. Within it each method
+    that finished ``select_seeds`` under at least two settings gets the setting with the highest mean
+    best-validation DSC over those seeds; test scores play no part. The method is then compared on test, paired by
+    seed, with its reference (:func:`reference_method`) at the reference's own chosen setting, so every method,
+    baselines included, is tuned the same way.
+
+    Returns one dict per method with ``fraction``, ``method``, ``ranking`` ([(tag, label, mean val DSC)], best
+    first), ``chosen`` (a tag), ``reference`` and ``reference_chosen`` (``None`` when the reference has no choice),
+    ``seeds`` and ``gap`` (test DSC differences over every seed both chosen runs finished) and ``fresh_seeds`` /
+    ``fresh_gap`` (the same, without ``select_seeds``: runs the choice never saw).
+    """
+    clusters: dict[tuple, dict[str, dict[tuple[str, int], dict]]] = {}
+    for rec in records:
+        setting = rec.get("setting")
+        if not setting or "tag" not in rec:
+            continue
+        base = json.dumps({k: v for k, v in setting.items() if k not in TRAINING_KEYS}, sort_keys=True)
+        key = (base, rec["fraction"], _group_label(rec)[1])
+        clusters.setdefault(key, {}).setdefault(rec["tag"], {})[(rec["method"], rec["seed"])] = rec
+    out: list[dict[str, Any]] = []
+    for key in sorted(clusters, key=lambda k: (k[0], k[1], k[2])):
+        tables = clusters[key]
+        if len(tables) < 2:
+            continue
+        rankings: dict[str, list[tuple[str, str, float]]] = {}
+        for m in _order(m for table in tables.values() for m, _ in table):
+            ranking = []
+            for tag, table in tables.items():
+                if all((m, s) in table for s in select_seeds):
+                    val = float(np.mean([table[(m, s)]["best_val_dice"] for s in select_seeds]))
+                    ranking.append((tag, training_label(table[(m, select_seeds[0])]["setting"]), val))
+            if len(ranking) >= 2:
+                rankings[m] = sorted(ranking, key=lambda item: -item[2])
+        for m, ranking in rankings.items():
+            ref = reference_method(m)
+            chosen = tables[ranking[0][0]]
+            row: dict[str, Any] = {"fraction": key[1], "method": m, "ranking": ranking, "chosen": ranking[0][0],
+                                   "reference": ref, "reference_chosen": None, "seeds": [], "gap": [],
+                                   "fresh_seeds": [], "fresh_gap": []}
+            if m != ref and ref in rankings:
+                row["reference_chosen"] = rankings[ref][0][0]
+                ref_table = tables[row["reference_chosen"]]
+                seeds = sorted(s for (mm, s) in chosen if mm == m and (ref, s) in ref_table)
+                gaps = [chosen[(m, s)]["test"]["dice"] - ref_table[(ref, s)]["test"]["dice"] for s in seeds]
+                row.update(seeds=seeds, gap=gaps,
+                           fresh_seeds=[s for s in seeds if s not in set(select_seeds)],
+                           fresh_gap=[g for s, g in zip(seeds, gaps) if s not in set(select_seeds)])
+            out.append(row)
+    return out
+
+
+def training_selection_lines(records: Iterable[dict], select_seeds: Sequence[int] = range(5)) -> list[str]:
+    """Report section of :func:`select_training_settings` (empty when no two groups differ only in the optimizer)."""
+    rows = select_training_settings(records, select_seeds)
+    if not rows:
+        return []
+    first, last = select_seeds[0], select_seeds[-1]
+    lines = ["## Optimizer settings chosen on validation", "",
+             "Groups whose runs differ only in the optimizer (learning rate, weight decay, schedule) compared per "
+             f"method: each method gets the setting with the highest mean best-validation DSC over seeds "
+             f"{first}-{last} (test scores play no part), then its test DSC is paired by seed with its reference's "
+             "(flips for + flips methods, none otherwise) at the reference's own chosen setting, so baselines are "
+             "tuned the same way. 'Fresh seeds' leaves out the seeds the choice was made on. Gaps in DSC points ×100.",
+             ""]
+    by_fraction: dict[float, list[dict]] = {}
+    for row in rows:
+        by_fraction.setdefault(row["fraction"], []).append(row)
+    for fraction, group in by_fraction.items():
+        labels = {tag: label for row in group for tag, label, _ in row["ranking"]}
+        lines += [f"At {fraction:.0%} of the training pool, settings compared: "
+                  + "; ".join(f"`{tag}` ({label})" for tag, label in sorted(labels.items())) + ".", "",
+                  f"| method | mean best val DSC per setting (seeds {first}-{last}) | chosen | reference at | "
+                  "vs reference, every seed | fresh seeds |", "|---|---|---|---|---|---|"]
+        for row in group:
+            vals = "; ".join(f"{label}: {val:.4f}" for _, label, val in row["ranking"])
+            cells = []
+            for gap in (row["gap"], row["fresh_gap"]):
+                d = [100 * x for x in gap]
+                sign = "+" if d and np.mean(d) > 0 else ""
+                cells.append(f"{sign}{_ms(d, 2)}{_t_text(d)} ({sum(x > 0 for x in d)}/{len(d)} better)" if d else "–")
+            ref_at = labels[row["reference_chosen"]] if row["reference_chosen"] else "–"
+            lines.append(f"| {row['method']} | {vals} | {labels[row['chosen']]} | {ref_at} | {cells[0]} | "
+                         f"{cells[1]} |")
+        lines.append("")
+    return lines
 
 
 def _plots(by_fraction: dict[float, dict[tuple[str, int], dict]], docs: Path, suffix: str) -> tuple[str, str]:

@@ -255,3 +255,37 @@ def test_coverage_lines_count_the_seeds_of_every_method_and_fraction() -> None:
     assert "| augmix | 5 | **2** of 3 |" in lines and "| flips | 5 | 3 |" in lines
     assert not any("@p0.3" in line for line in lines)
     assert coverage_lines([r for r in recs if r["fraction"] == 0.25]) == []  # one fraction: no table to complete
+
+
+def test_optimizer_settings_are_chosen_on_validation_per_method_and_compared_paired() -> None:
+    def rec(method: str, seed: int, tag: str, lr: float, val: float, test: float, size: int = 64) -> dict:
+        setting = {"size": size, "epochs": 400, "learning_rate": lr, "optimizer": "adam", "weight_decay": 0.0,
+                   "lr_schedule": "constant"}
+        return {"run_id": f"{tag}-{method}-s{seed}", "tag": tag, "method": method, "seed": seed, "fraction": 0.25,
+                "device": "cpu:2 cores", "setting": setting, "best_val_dice": val, "test": {"dice": test}}
+
+    records = []
+    for s in range(7):
+        # flips validates best at lr 1e-3 although it tests best at 5e-4: the choice must follow validation.
+        records += [rec("flips", s, "g-lr1e-3", 1e-3, 0.75, 0.70), rec("flips", s, "g-lr5e-4", 5e-4, 0.70, 0.90)]
+        # HSMix validates best at 5e-4; its test gap to flips at 1e-3 is +0.01 * seed.
+        records += [rec("hsmix_gradcam+flips", s, "g-lr1e-3", 1e-3, 0.76, 0.0),
+                    rec("hsmix_gradcam+flips", s, "g-lr5e-4", 5e-4, 0.80, 0.70 + 0.01 * s)]
+        # Same optimizer settings at another size: a separate comparison, never mixed with the 64 px runs.
+        records.append(rec("flips", s, "h-lr1e-3", 1e-3, 0.99, 0.99, size=128))
+    records.append(rec("mixup+flips", 0, "g-lr1e-3", 1e-3, 0.99, 0.99))  # one setting only: no choice to make
+    rows = compare.select_training_settings(records)
+    by_method = {row["method"]: row for row in rows}
+    assert set(by_method) == {"flips", "hsmix_gradcam+flips"}
+    assert by_method["flips"]["chosen"] == "g-lr1e-3"
+    hsmix = by_method["hsmix_gradcam+flips"]
+    assert hsmix["chosen"] == "g-lr5e-4" and hsmix["reference_chosen"] == "g-lr1e-3"
+    assert [tag for tag, _, _ in hsmix["ranking"]] == ["g-lr5e-4", "g-lr1e-3"]
+    np.testing.assert_allclose(hsmix["gap"], [0.01 * s for s in range(7)], atol=1e-12)
+    assert hsmix["fresh_seeds"] == [5, 6]
+    np.testing.assert_allclose(hsmix["fresh_gap"], [0.05, 0.06], atol=1e-12)
+    text = "\n".join(compare.training_selection_lines(records))
+    assert "Adam lr 0.0005: 0.8000; Adam lr 0.001: 0.7600" in text
+    assert "| hsmix_gradcam+flips |" in text and "+3.00 ± 2.16" in text and "(2/2 better)" in text
+    # Fewer than five seeds under one of the settings: nothing to choose between yet.
+    assert compare.training_selection_lines([r for r in records if r["seed"] < 4]) == []
