@@ -1094,7 +1094,8 @@ def select_training_settings(records: Iterable[dict], select_seeds: Sequence[int
         key = (base, rec["fraction"], _group_label(rec)[1])
         clusters.setdefault(key, {}).setdefault(rec["tag"], {})[(rec["method"], rec["seed"])] = rec
     out: list[dict[str, Any]] = []
-    for key in sorted(clusters, key=lambda k: (k[0], k[1], k[2])):
+    used = set(select_seeds)
+    for key in sorted(clusters):
         tables = clusters[key]
         if len(tables) < 2:
             continue
@@ -1119,8 +1120,8 @@ def select_training_settings(records: Iterable[dict], select_seeds: Sequence[int
                 seeds = sorted(s for (mm, s) in chosen if mm == m and (ref, s) in ref_table)
                 gaps = [chosen[(m, s)]["test"]["dice"] - ref_table[(ref, s)]["test"]["dice"] for s in seeds]
                 row.update(seeds=seeds, gap=gaps,
-                           fresh_seeds=[s for s in seeds if s not in set(select_seeds)],
-                           fresh_gap=[g for s, g in zip(seeds, gaps) if s not in set(select_seeds)])
+                           fresh_seeds=[s for s in seeds if s not in used],
+                           fresh_gap=[g for s, g in zip(seeds, gaps) if s not in used])
             out.append(row)
     return out
 
