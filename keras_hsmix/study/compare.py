@@ -995,6 +995,19 @@ def hsmix_variants(methods: Iterable[str]) -> list[str]:
     return [m for m in dict.fromkeys(methods) if m.startswith(prefixes) and "+flips" in m and "+color" not in m]
 
 
+def mean_best_val(table: dict[tuple[str, int], dict], method: str, seeds: Sequence[int]) -> float | None:
+    """Mean best-validation DSC of ``method`` over ``seeds``, or ``None`` unless every seed finished.
+
+    Example:
+        >>> table = {("flips", 0): {"best_val_dice": 0.7}, ("flips", 1): {"best_val_dice": 0.8}}
+        >>> round(mean_best_val(table, "flips", [0, 1]), 2), mean_best_val(table, "flips", [0, 1, 2])
+        (0.75, None)
+    """
+    if not all((method, s) in table for s in seeds):
+        return None
+    return float(np.mean([table[(method, s)]["best_val_dice"] for s in seeds]))
+
+
 def select_on_validation(
     table: dict[tuple[str, int], dict],
     candidates: Sequence[str],
@@ -1013,10 +1026,7 @@ def select_on_validation(
     Returns ``{"chosen", "ranking": [(method, mean val DSC)...], "gap": [test DSC differences on the eval seeds
     both finished], "eval_seeds_done"}``.
     """
-    ranking = []
-    for m in candidates:
-        if all((m, s) in table for s in select_seeds):
-            ranking.append((m, float(np.mean([table[(m, s)]["best_val_dice"] for s in select_seeds]))))
+    ranking = [(m, val) for m in candidates if (val := mean_best_val(table, m, select_seeds)) is not None]
     if not ranking:
         return None
     ranking.sort(key=lambda item: -item[1])
@@ -1101,11 +1111,8 @@ def select_training_settings(records: Iterable[dict], select_seeds: Sequence[int
             continue
         rankings: dict[str, list[tuple[str, str, float]]] = {}
         for m in _order(m for table in tables.values() for m, _ in table):
-            ranking = []
-            for tag, table in tables.items():
-                if all((m, s) in table for s in select_seeds):
-                    val = float(np.mean([table[(m, s)]["best_val_dice"] for s in select_seeds]))
-                    ranking.append((tag, training_label(table[(m, select_seeds[0])]["setting"]), val))
+            ranking = [(tag, training_label(table[(m, select_seeds[0])]["setting"]), val)
+                       for tag, table in tables.items() if (val := mean_best_val(table, m, select_seeds)) is not None]
             if len(ranking) >= 2:
                 rankings[m] = sorted(ranking, key=lambda item: -item[2])
         for m, ranking in rankings.items():
