@@ -94,6 +94,9 @@ def _methods() -> dict[str, Method]:
         rest = (1.0 - hard) / 2
         out[name] = Method(name, "hsmix", True, probabilities=(hard, rest, rest), saliency="gradcam")
     out["hsmix_gradcam+flips@concat"] = Method("hsmix_gradcam+flips@concat", "hsmix", True, mode="concat")
+    # The authors' GlaS script: hard and soft halves concatenated every step, Beta(1, 1) λ per superpixel.
+    out["hsmix_random+flips@concat"] = Method("hsmix_random+flips@concat", "hsmix", True, saliency="random",
+                                              mode="concat")
     # Colour (stain) jitter on top of flips, for the reference and for HSMix (compared with each other).
     out["flips+color"] = Method("flips+color", "none", True, color=1.0)
     out["hsmix_gradcam+flips+color"] = Method("hsmix_gradcam+flips+color", "hsmix", True, color=1.0)
@@ -118,7 +121,8 @@ def required_seeds(fraction: float) -> int:
 ABLATIONS: tuple[str, ...] = (
     "hsmix_gradcam+flips@p0.3", "hsmix_gradcam+flips@p0.7", "hsmix_gradcam+flips@segx0.5",
     "hsmix_gradcam+flips@segx2", "hsmix_random+flips", "hsmix_gradcam+flips@mix0.5",
-    "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat", "hsmix_gradcam+flips@hard0.5",
+    "hsmix_gradcam+flips@mix1", "hsmix_gradcam+flips@concat", "hsmix_random+flips@concat",
+    "hsmix_gradcam+flips@hard0.5",
     "hsmix_gradcam+flips@hard0.67", "flips+color", "hsmix_gradcam+flips+color", "mixup+flips+color",
 )
 MAIN_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ABLATIONS)
