@@ -19,7 +19,7 @@ Lines:
 4. end to end: ``model.fit`` steps/s, HSMix pipeline against the same model
    and pipeline with ``mixer=None``;
 5. memory: RSS growth over pipeline steps after warm-up;
-6. the stretch: :func:`keras_hsmix.ops.tf_slic.tf_slic` (SLIC as TensorFlow
+6. the stretch: :func:`benchmarks.tf_slic.tf_slic` (SLIC as TensorFlow
    graph ops, under XLA) against scikit-image SLIC, speed and boundary recall
    on the GlaS masks (at the same ``n_segments`` and at a matched region count).
 
@@ -61,7 +61,7 @@ from keras_hsmix.ops import fused, mixing  # noqa: E402
 from keras_hsmix.ops.saliency import static_saliency  # noqa: E402
 from keras_hsmix.ops.segments import segment_mean  # noqa: E402
 from keras_hsmix.ops.superpixels import slic_superpixels  # noqa: E402
-from keras_hsmix.ops.tf_slic import tf_slic  # noqa: E402
+from benchmarks.tf_slic import tf_slic  # noqa: E402
 
 EPSILON = mixing.EPSILON
 
@@ -296,7 +296,7 @@ def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 
     data = _tile(arrays, s.mix_batch)
     images = tf.constant(data["images"])
     class_ids = tf.constant(data["segmentation_masks"])
-    superpixels = slic_superpixels(images, s.mix_segments, seed=0)
+    superpixels = slic_superpixels(images, s.mix_segments)
     saliency = static_saliency(images)
     batch = {"images": images, "segmentation_masks": class_ids, "superpixels": superpixels}
 
@@ -544,7 +544,7 @@ def xla_report(size: int = 32, batch: int = 4, only: Sequence[str] | None = None
     images = tf.constant(rng.random((batch, size, size, 3), dtype=np.float32))
     class_ids = tf.constant(rng.integers(0, 2, (batch, size, size, 1)), tf.int32)
     masks = tf.one_hot(class_ids[..., 0], 2)
-    superpixels = slic_superpixels(images, 10, seed=0)
+    superpixels = slic_superpixels(images, 10)
     n = int(tf.reduce_max(superpixels)) + 1
     partner = tf.constant(rng.permutation(batch), tf.int32)
     picked = tf.constant(rng.random((batch, n)) < 0.5)
@@ -570,7 +570,7 @@ def xla_report(size: int = 32, batch: int = 4, only: Sequence[str] | None = None
         ("Beta draws (keras.random.beta), static shape", lambda: tf.function(
             _beta_draws, jit_compile=True)(batch, n), ""),
         ("slic_superpixels", lambda: tf.function(
-            lambda x: slic_superpixels(x, 10, seed=0), jit_compile=True)(images), "tf.numpy_function"),
+            lambda x: slic_superpixels(x, 10), jit_compile=True)(images), "tf.numpy_function"),
     ]
     report = []
     for what, fn, note in checks:
@@ -656,13 +656,13 @@ def _regions(superpixels: np.ndarray) -> float:
 
 
 def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
-    """The stretch goal: :func:`keras_hsmix.ops.tf_slic.tf_slic` (XLA) vs scikit-image SLIC, speed and quality."""
+    """The stretch goal: :func:`benchmarks.tf_slic.tf_slic` (XLA) vs scikit-image SLIC, speed and quality."""
     images = tf.constant(arrays["images"][: s.slic_images], tf.float32)
     masks = arrays["segmentation_masks"][: s.slic_images]
     count = int(images.shape[0])
     run_tf = tf.function(lambda x: tf_slic(x, s.slic_segments), jit_compile=True)
     run_raw = tf.function(lambda x: tf_slic(x, s.slic_segments, connectivity=False), jit_compile=True)
-    run_sk = lambda x: slic_superpixels(x, s.slic_segments, seed=0)  # noqa: E731
+    run_sk = lambda x: slic_superpixels(x, s.slic_segments)  # noqa: E731
     t = interleaved({"tf": lambda: _materialise(run_tf(images)), "sk": lambda: _materialise(run_sk(images)),
                      "raw": lambda: _materialise(run_raw(images))}, s.slic_rounds)
     ours, theirs = run_tf(images).numpy(), run_sk(images).numpy()
@@ -678,7 +678,7 @@ def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
     trials = []
     for factor in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5):
         n = int(round(s.slic_segments * factor))
-        labels = slic_superpixels(images, n, seed=0).numpy()
+        labels = slic_superpixels(images, n).numpy()
         trials.append((_regions(labels), 100 * boundary_recall(labels, masks), n))
     regions_sk, recall_matched, matched_n = matched_recall(trials, regions_tf)
     pieces_tf, pieces_sk = (float(np.mean([_regions(x[i:i + 1]) / len(np.unique(x[i])) for i in range(len(x))]))

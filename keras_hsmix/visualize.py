@@ -77,7 +77,7 @@ def preview_figure(
     if pairs < 1:
         raise ValueError(f"images: need at least 2 images for a preview, got {len(images)}")
     images, masks = images[: 2 * pairs], masks[: 2 * pairs]
-    superpixels = slic_superpixels(images, n_segments=n_segments, seed=seed)
+    superpixels = slic_superpixels(images, n_segments=n_segments)
     batch = {"images": tf.constant(images), "segmentation_masks": tf.constant(masks), "superpixels": superpixels}
     hard = HardMix(p=p, num_classes=num_classes, seed=seed, data_format="channels_last")
     soft = SoftMix(p=p, num_classes=num_classes, seed=seed, data_format="channels_last")

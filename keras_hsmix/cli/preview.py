@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from keras_hsmix.cli.common import add_mask_arguments, load_arrays
+from keras_hsmix.cli.common import add_mask_arguments
 
 
 def run(args: argparse.Namespace) -> int:
+    from keras_hsmix.data import load_arrays
     from keras_hsmix.visualize import preview_figure
 
     if args.mask_mode == "values" and args.label_values is None:

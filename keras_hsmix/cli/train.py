@@ -9,7 +9,7 @@ from keras_hsmix.cli.common import add_mask_arguments
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_hsmix.training.runner import TrainConfig, train
+    from keras_hsmix.runs.train import TrainConfig, train
 
     config = TrainConfig(
         out=args.out,

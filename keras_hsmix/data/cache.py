@@ -32,7 +32,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from keras_hsmix.ops.superpixels import NSegments, _check_n_segments, slic_numpy
+from keras_hsmix.ops.superpixels import NSegments, check_n_segments, slic_numpy
 
 #: Key of the cached ``[L, H, W]`` stack of superpixel maps (one per level).
 LEVELS_KEY = "superpixel_levels"
@@ -83,7 +83,7 @@ def segment_levels(n_segments: NSegments, num_levels: int = DEFAULT_NUM_LEVELS) 
     """
     if int(num_levels) < 1:
         raise ValueError(f"num_levels must be >= 1, got {num_levels}")
-    low, high = _check_n_segments(n_segments)
+    low, high = check_n_segments(n_segments)
     if low == high:
         return (low,)
     if num_levels == 1:

@@ -18,8 +18,9 @@ from keras_hsmix.data.cache import (
 )
 from keras_hsmix.layers.base import require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
+from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.saliency import static_saliency
-from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, slic_superpixels
+from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, check_n_segments, slic_superpixels
 
 
 def default_parallel_calls() -> int:
@@ -51,7 +52,10 @@ def add_superpixels(
     parallel (default: one per core). With ``cache=True`` the result is cached
     in memory, with a path on disk, so SLIC runs once per image rather than once
     per epoch; apply random geometric augmentation *after* this step (it moves
-    superpixels with the image).
+    superpixels with the image). With a ``(low, high)`` range, one
+    ``n_segments`` per element is drawn from a stream seeded by ``seed``
+    (:func:`keras_hsmix.data.augment.with_element_draws`); SLIC itself holds
+    no randomness.
 
     Example:
         >>> from keras_hsmix.data.synthetic import make_synthetic_dataset
@@ -60,13 +64,15 @@ def add_superpixels(
         ['images', 'segmentation_masks', 'superpixels']
     """
     calls = num_parallel_calls or default_parallel_calls()
+    low, high = check_n_segments(n_segments)
 
-    def add(element: dict) -> dict:
+    def add(element: dict, draw: tf.Tensor) -> dict:
         out = dict(element)
-        out["superpixels"] = slic_superpixels(element["images"], n_segments, compactness, seed)
+        n = tf.random.stateless_uniform([], element_keys(draw, 1)[0], low, high + 1, dtype=tf.int32)
+        out["superpixels"] = slic_superpixels(element["images"], n, compactness)
         return out
 
-    dataset = dataset.map(add, num_parallel_calls=calls, deterministic=True)
+    dataset = with_element_draws(dataset, seed).map(add, num_parallel_calls=calls, deterministic=True)
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
     return dataset
@@ -155,6 +161,70 @@ def as_element_dicts(dataset: tf.data.Dataset) -> tf.data.Dataset:
         hint = " (the dataset looks batched: make_pipeline batches itself, pass dataset.unbatch())" if rank == 4 else ""
         raise ValueError(f"dataset: images must be single images [H, W, C], got shape {spec['images'].shape}{hint}")
     return dataset
+
+
+def batch_and_mix(
+    dataset: tf.data.Dataset,
+    batch_size: int,
+    mixer: Callable[[dict], dict] | None = None,
+    num_classes: int | None = 2,
+    drop_remainder: bool = True,
+    ordered: bool = True,
+) -> tf.data.Dataset:
+    """Pipeline step: batch the elements, then mix each batch (or only make its masks one-hot).
+
+    Args:
+        dataset: unbatched element dicts.
+        batch_size: batch size (mixing pairs samples within a batch).
+        mixer: a mixing layer or any callable ``f(batch dict) -> batch dict``; ``None`` only turns
+            class-id masks one-hot (``num_classes``; float masks pass through when it is ``None``).
+        num_classes: the number of classes of class-id masks, for ``mixer=None``.
+        drop_remainder: drop a last, smaller batch.
+        ordered: map the batches one at a time, in order (a seeded mixer then draws the same mixes on every
+            run); ``False`` maps them in parallel (faster, not reproducible for layers with a seed generator).
+
+    Example:
+        >>> from keras_hsmix.data.synthetic import make_synthetic_dataset
+        >>> ds = batch_and_mix(make_synthetic_dataset(4, (16, 16)), batch_size=2)
+        >>> next(iter(ds))["segmentation_masks"].shape
+        TensorShape([2, 16, 16, 2])
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    ds = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if mixer is None:
+        if num_classes is None:
+            return ds
+
+        def mix(batch: dict) -> dict:
+            return {**batch, "segmentation_masks": to_soft_masks(batch["segmentation_masks"], num_classes)}
+
+        return ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(mixer, num_parallel_calls=None if ordered else tf.data.AUTOTUNE)
+
+
+def finalize(dataset: tf.data.Dataset, output: str = "tuple", drop: Sequence[str] = ()) -> tf.data.Dataset:
+    """Last pipeline step: drop helper keys, give ``(images, masks)`` tuples or dicts, prefetch.
+
+    Args:
+        dataset: batched element dicts.
+        output: ``"tuple"`` gives ``(images, masks)`` for ``model.fit``; ``"dict"`` keeps the dict
+            (for :class:`keras_hsmix.HSMixModel`).
+        drop: keys removed from the dicts (e.g. a cached ``"saliency"``).
+
+    Example:
+        >>> ds = tf.data.Dataset.from_tensors({"images": tf.zeros((2, 8, 8, 3)),
+        ...                                    "segmentation_masks": tf.zeros((2, 8, 8, 2))})
+        >>> [t.shape[-1] for t in next(iter(finalize(ds)))]
+        [3, 2]
+    """
+    if output not in ("tuple", "dict"):
+        raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
+    if drop:
+        dataset = dataset.map(lambda batch: {k: v for k, v in batch.items() if k not in drop})
+    if output == "tuple":
+        dataset = dataset.map(to_inputs_targets)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def make_pipeline(
@@ -259,24 +329,7 @@ def make_pipeline(
         ds = ds.shuffle(shuffle, seed=seed, reshuffle_each_iteration=True)
 
     ds = augment_elements(ds, seed, draw_level=bool(cache), flips=augment, color_jitter=color_jitter)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if mixer is None:
-        from keras_hsmix.ops.masks import to_soft_masks
-
-        def one_hot(batch: dict) -> dict:
-            out = dict(batch)
-            out["segmentation_masks"] = to_soft_masks(batch["segmentation_masks"], num_classes)
-            return out
-
-        transform: Callable[[dict], dict] = one_hot
-    else:
-        transform = mixer
     # A mixing layer draws from its own seed generator (a variable): with a seed, mix
     # the batches one at a time, in order, so that every run draws the same mixes.
-    mix_calls = tf.data.AUTOTUNE if seed is None or mixer is None else None
-    ds = ds.map(transform, num_parallel_calls=mix_calls)
-    if cache_saliency:
-        ds = ds.map(lambda batch: {k: v for k, v in batch.items() if k != "saliency"})
-    if output == "tuple":
-        ds = ds.map(to_inputs_targets)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = batch_and_mix(ds, batch_size, mixer, num_classes, drop_remainder, ordered=seed is not None)
+    return finalize(ds, output, drop=("saliency",) if cache_saliency else ())

@@ -47,10 +47,9 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
-from keras_hsmix.data.pipeline import add_superpixels, augment_elements
+from keras_hsmix.data.pipeline import add_superpixels, augment_elements, batch_and_mix, finalize
 from keras_hsmix.layers.base import IMAGES, MASKS, SUPERPIXELS, BaseMix, require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
-from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 
 __all__ = [
@@ -318,14 +317,8 @@ def worker_pipeline(
     ds = augment_elements(ds, seed, flips=augment)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-
     if layer is None:
-        def mix(batch: dict) -> dict:
-            out = dict(batch)
-            if num_classes is not None:
-                out[MASKS] = to_soft_masks(batch[MASKS], num_classes)
-            return out
+        mix = None
     else:
         # The layer's own SeedGenerator would be serialised with its value at
         # registration, so every job would replay the same draws: reseed a
@@ -336,13 +329,11 @@ def worker_pipeline(
         def mix(batch: dict) -> dict:
             draw = tf.random.uniform([], maxval=_INT32_MAX, dtype=tf.int32, seed=seed)
             generator.state.assign(tf.cast(tf.stack([draw, 0]), generator.state.dtype))
-            canon = layer.prepare_inputs(batch)
-            out = layer.transform(canon, layer.get_random_transformation(canon, seed=generator))
+            out = layer.mix(batch, seed=generator)
             return {key: out[key] for key in batch}
 
-    ds = ds.map(mix)  # sequential: the generator is reseeded per batch
-    if output == "tuple":
-        ds = ds.map(lambda batch: (batch[IMAGES], batch[MASKS]))
+    # Sequential: the generator is reseeded per batch.
+    ds = finalize(batch_and_mix(ds, batch_size, mix, num_classes, drop_remainder, ordered=True), output)
     found = python_ops(ds)
     if found:
         raise ValueError(

@@ -9,7 +9,7 @@ superpixels and saliency can never disagree.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras_hsmix.ops.checks import assert_finite
 from keras_hsmix.ops.masks import canonical_masks, one_hot_masks
 from keras_hsmix.ops.segments import num_segments
-from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, _check_n_segments, slic_superpixels
+from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, check_n_segments, slic_superpixels
 
 IMAGES = "images"
 MASKS = "segmentation_masks"
@@ -103,7 +103,7 @@ class BaseMix(keras.layers.Layer):
         if num_classes is not None and int(num_classes) < 1:
             raise ValueError(f"num_classes must be >= 1 or None, got {num_classes}")
         self.num_classes = None if num_classes is None else int(num_classes)
-        low, high = _check_n_segments(n_segments)
+        low, high = check_n_segments(n_segments)
         self.n_segments = low if low == high else (low, high)
         self.compactness = float(compactness)
         self.seed = seed
@@ -145,7 +145,7 @@ class BaseMix(keras.layers.Layer):
             sp = tf.cast(sp, tf.int32)
             tf.debugging.assert_non_negative(sp, message=f"{SUPERPIXELS}: negative superpixel id")
         else:
-            sp = slic_superpixels(images, self.n_segments, self.compactness, self.seed)
+            sp = slic_superpixels(images, self.draw_n_segments(tf.shape(images)[0]), self.compactness)
         sp = self._check_same_size(SUPERPIXELS, images, sp)
         out[SUPERPIXELS] = sp
 
@@ -195,6 +195,18 @@ class BaseMix(keras.layers.Layer):
         return other
 
     # ------------------------------------------------------------------ draws
+    def draw_n_segments(self, batch_size: tf.Tensor | int, seed: Any = None) -> tf.Tensor:
+        """One SLIC ``n_segments`` per image, uniform over the layer's (inclusive) range, int32 ``[B]``.
+
+        Used when a batch comes without superpixels; draws from the layer's seed generator.
+        """
+        seed = seed if seed is not None else self.generator
+        low, high = check_n_segments(self.n_segments)
+        if low == high:
+            return tf.fill(tf.reshape(batch_size, [1]), tf.constant(low, tf.int32))
+        u = keras.random.uniform(tf.reshape(batch_size, [1]), seed=seed)
+        return tf.minimum(low + tf.cast(tf.floor(u * (high - low + 1)), tf.int32), high)
+
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
         """Draws the parameters of one call from a canonical batch.
 
@@ -211,9 +223,44 @@ class BaseMix(keras.layers.Layer):
         return {"partner": partner, "picked": picked, "num_segments": n}
 
     # ------------------------------------------------------------------- call
-    def transform(self, data: dict, transformation: dict) -> dict:
-        """Applies one drawn transformation to a canonical batch."""
+    def transform(
+        self, data: dict, transformation: dict, saliency_fn: Callable[[dict], tf.Tensor] | None = None
+    ) -> dict:
+        """Applies one drawn transformation to a canonical batch.
+
+        ``saliency_fn``: optional ``f(batch) -> [B, H, W]`` saliency for soft mixing (e.g. the
+        Grad-CAM of the model in training), evaluated only when a soft mix runs; hard mixing ignores it.
+        """
         raise NotImplementedError
+
+    def mix(
+        self,
+        data: dict,
+        saliency_fn: Callable[[dict], tf.Tensor] | None = None,
+        seed: Any = None,
+    ) -> dict:
+        """The one mixing entry point: check a channels-last batch, draw once, transform.
+
+        ``call``, :class:`keras_hsmix.HSMixModel`'s ``train_step`` and the ``tf.data`` service
+        workers all mix through this method. Returns the canonical output (masks float
+        ``[B, H, W, K]``, the mixed ``"superpixels"``) with every key of the canonical input.
+
+        Args:
+            data: ``{"images": [B, H, W, C], "segmentation_masks": ..., optional "superpixels", "saliency"}``.
+            saliency_fn: see :meth:`transform`.
+            seed: a ``keras.random.SeedGenerator`` (or seed) to draw from instead of the layer's own.
+
+        Example:
+            >>> import numpy as np
+            >>> from keras_hsmix.layers import HardMix
+            >>> out = HardMix(num_classes=2, n_segments=10, seed=0).mix(
+            ...     {"images": np.random.rand(2, 16, 16, 3).astype("float32"),
+            ...      "segmentation_masks": np.zeros((2, 16, 16), "int32")})
+            >>> sorted(out), out["segmentation_masks"].shape
+            (['images', 'segmentation_masks', 'superpixels'], TensorShape([2, 16, 16, 2]))
+        """
+        batch = self.prepare_inputs(data)
+        return self.transform(batch, self.get_random_transformation(batch, seed), saliency_fn=saliency_fn)
 
     def unmixed(self, data: dict) -> dict:
         """A canonical batch as the output of a mix that changed nothing: masks float ``[B, H, W, K]``."""
@@ -230,9 +277,7 @@ class BaseMix(keras.layers.Layer):
         first = self.data_format == "channels_first"
         if first:
             data = {k: _channels_last(v) if k in (IMAGES, MASKS, SUPERPIXELS, SALIENCY) else v for k, v in data.items()}
-        batch = self.prepare_inputs(data)
-        out = self.transform(batch, self.get_random_transformation(batch))
-        out = self._restore_keys(data, out)
+        out = self._restore_keys(data, self.mix(data))
         if first:
             out = {k: tf.transpose(v, [0, 3, 1, 2]) if k in (IMAGES, MASKS) else v for k, v in out.items()}
         if single:

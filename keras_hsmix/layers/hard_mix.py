@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
+import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
 from keras_hsmix.ops.fused import hard_mix_batch
@@ -43,7 +46,10 @@ class HardMix(BaseMix):
         TensorShape([4, 32, 32, 2])
     """
 
-    def transform(self, data: dict, transformation: dict) -> dict:
+    def transform(
+        self, data: dict, transformation: dict, saliency_fn: Callable[[dict], tf.Tensor] | None = None
+    ) -> dict:
+        del saliency_fn  # a hard mix needs no saliency
         mixed = hard_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
             transformation["num_segments"], maps=data.get(SALIENCY), num_classes=self.num_classes,

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import keras
 import tensorflow as tf
 
-from keras_hsmix.layers.base import SALIENCY, BaseMix
+from keras_hsmix.layers.base import BaseMix
 from keras_hsmix.layers.hard_mix import HardMix
 from keras_hsmix.layers.soft_mix import SoftMix
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
@@ -103,12 +103,7 @@ class HSMix(BaseMix):
         """
 
         def soft() -> dict:
-            if saliency_fn is None:
-                return self.soft.transform(data, transformation)
-            out = self.soft.transform({**data, SALIENCY: saliency_fn(data)}, transformation)
-            if SALIENCY in data:
-                return out
-            return {k: v for k, v in out.items() if k != SALIENCY}
+            return self.soft.transform(data, transformation, saliency_fn=saliency_fn)
 
         if self.mode == "concat":
             hard = self.hard.transform(data, transformation)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
-from keras_hsmix.ops import mixing
-from keras_hsmix.ops.fused import soft_mix_batch
+from keras_hsmix.ops.fused import soft_coefficients, soft_mix_batch
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 
@@ -86,21 +85,20 @@ class SoftMix(BaseMix):
     def coefficients(self, data: dict, transformation: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns ``(lam [B, H, W], mixed superpixels [B, H, W])`` for a canonical batch.
 
-        For inspection (plots, tests): :meth:`transform` computes the same λ inside
-        :func:`keras_hsmix.ops.fused.soft_mix_batch`.
+        For inspection (plots, tests): the same chain (:func:`keras_hsmix.ops.fused.soft_coefficients`)
+        that :meth:`transform` runs inside :func:`keras_hsmix.ops.fused.soft_mix_batch`.
         """
-        partner = transformation["partner"]
-        n = transformation["num_segments"]
-        sp = data[SUPERPIXELS]
-        region = mixing.partner_region(sp, partner, transformation["picked"])
-        mixed_sp = mixing.mixed_superpixels(sp, partner, region, n)
-        if self.saliency == "random":
-            lam = mixing.random_coefficients(transformation["draws"], mixed_sp)
-        else:
-            lam = mixing.saliency_coefficients(self._saliency(data), partner, mixed_sp, 2 * n)
-        return lam, mixed_sp
+        saliency = None if self.saliency == "random" else self._saliency(data)
+        return soft_coefficients(data[SUPERPIXELS], transformation["partner"], transformation["picked"],
+                                 transformation["num_segments"], saliency, transformation.get("draws"))
 
-    def transform(self, data: dict, transformation: dict) -> dict:
+    def transform(
+        self, data: dict, transformation: dict, saliency_fn: Callable[[dict], tf.Tensor] | None = None
+    ) -> dict:
+        if saliency_fn is not None and self.saliency != "random":
+            # A saliency computed for this batch (e.g. Grad-CAM) drives λ; it is not returned.
+            out = self.transform({**data, SALIENCY: saliency_fn(data)}, transformation)
+            return out if SALIENCY in data else {k: v for k, v in out.items() if k != SALIENCY}
         saliency = None if self.saliency == "random" else self._saliency(data)
         mixed = soft_mix_batch(
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],

@@ -12,7 +12,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from keras_hsmix.models.unet import _check_common, conv_bn_relu, output_dtype
+from keras_hsmix.models.unet import check_model_args, conv_bn_relu, output_dtype
 
 __all__ = ["deeplab_v3_plus"]
 
@@ -71,7 +71,7 @@ def deeplab_v3_plus(
     >>> tuple(model.output.shape)
     (None, 32, 32, 2)
     """
-    input_shape = _check_common(input_shape, num_classes, base_filters)
+    input_shape = check_model_args(input_shape, num_classes, base_filters)
     for dim, label in zip(input_shape[:2], ("height", "width")):
         if dim is None or dim % OUTPUT_STRIDE:
             raise ValueError(

@@ -53,9 +53,15 @@ def conv_bn_relu(
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _check_common(
+def check_model_args(
     input_shape: Sequence[int | None], num_classes: int, base_filters: int
 ) -> tuple:
+    """Checks the arguments every model builder shares; returns ``input_shape`` as a tuple.
+
+    Example:
+        >>> check_model_args([64, 64, 3], num_classes=2, base_filters=8)
+        (64, 64, 3)
+    """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (H, W, C), got {input_shape}.")
@@ -129,7 +135,7 @@ def unet(
     >>> tuple(model.output.shape)
     (None, 32, 32, 3)
     """
-    input_shape = _check_common(input_shape, num_classes, base_filters)
+    input_shape = check_model_args(input_shape, num_classes, base_filters)
     if int(depth) < 1:
         raise ValueError(f"depth must be >= 1, got {depth}.")
     factor = 2**depth

@@ -3,6 +3,5 @@
 from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import slic_superpixels
-from keras_hsmix.ops.tf_slic import tf_slic
 
-__all__ = ["slic_superpixels", "static_saliency", "tf_slic", "to_soft_masks"]
+__all__ = ["slic_superpixels", "static_saliency", "to_soft_masks"]

@@ -62,14 +62,37 @@ def _hard(images, masks, superpixels, partner, picked, num_segments, maps, num_c
     return out_images, out_masks, mixed, out_maps
 
 
-def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps, num_classes):
+def soft_coefficients(
+    superpixels: tf.Tensor,
+    partner: tf.Tensor,
+    picked: tf.Tensor,
+    num_segments: tf.Tensor,
+    saliency: tf.Tensor | None = None,
+    draws: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """λ of a soft mix and the mixed superpixel map: ``(lam [B, H, W], mixed [B, H, W])``.
+
+    The chain :func:`soft_mix_batch` runs before it blends (partner region, mixed map, then λ from
+    ``saliency`` or from ``draws``), for inspection (``SoftMix.coefficients``, plots, tests).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> sp = tf.zeros((2, 1, 2), tf.int32)
+        >>> lam, mixed = soft_coefficients(sp, tf.constant([1, 0]), tf.ones((2, 1), bool), 1,
+        ...                                draws=tf.fill((2, 2), 0.25))
+        >>> lam.numpy().tolist()
+        [[[0.25, 0.25]], [[0.25, 0.25]]]
+    """
     region = mixing.partner_region(superpixels, partner, picked)
     mixed = mixing.mixed_superpixels(superpixels, partner, region, num_segments)
     if draws is not None:
-        lam = mixing.random_coefficients(draws, mixed)
-    else:
-        # Slots from the (padded) table width: a compile-time constant under XLA.
-        lam = mixing.saliency_coefficients(saliency, partner, mixed, 2 * tf.shape(picked)[1])
+        return mixing.random_coefficients(draws, mixed), mixed
+    # Slots from the (padded) table width: a compile-time constant under XLA.
+    return mixing.saliency_coefficients(saliency, partner, mixed, 2 * tf.shape(picked)[1]), mixed
+
+
+def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps, num_classes):
+    lam, mixed = soft_coefficients(superpixels, partner, picked, num_segments, saliency, draws)
     out_images, out_masks = mixing.soft_mix(images, masks, partner, lam, num_classes)
     out_maps = None if maps is None else mixing.blend_maps(maps, partner, lam)
     return out_images, out_masks, mixed, out_maps

@@ -7,7 +7,6 @@ composes with graph code (``tf.function``, ``tf.data``).
 
 from __future__ import annotations
 
-import zlib
 from typing import Sequence, Union
 
 import numpy as np
@@ -24,7 +23,15 @@ def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_n_segments(n_segments: NSegments) -> tuple[int, int]:
+def check_n_segments(n_segments: NSegments) -> tuple[int, int]:
+    """``n_segments`` as an inclusive ``(low, high)`` range; an int ``n`` is ``(n, n)``.
+
+    Raises a ValueError naming the value unless it is a positive int or a pair ``1 <= low <= high``.
+
+    Example:
+        >>> check_n_segments(300), check_n_segments((200, 400))
+        ((300, 300), (200, 400))
+    """
     if _is_int(n_segments):
         low = high = int(n_segments)
     else:
@@ -98,40 +105,54 @@ def slic_numpy(
     return inverse.reshape(labels.shape).astype(np.int32)
 
 
-def _slic_batch(
-    images: np.ndarray, low: int, high: int, compactness: float, seed: int
-) -> np.ndarray:
+def _slic_batch(images: np.ndarray, counts: np.ndarray, compactness: float) -> np.ndarray:
     out = np.empty(images.shape[:3], dtype=np.int32)
     for i, image in enumerate(images):
-        if seed < 0:
-            rng = np.random.default_rng()
-        else:
-            # Deterministic for (seed, image content), yet different per image.
-            rng = np.random.default_rng([seed, zlib.crc32(image.tobytes())])
-        n = int(rng.integers(low, high + 1))
-        out[i] = slic_numpy(image, n, compactness)
+        out[i] = slic_numpy(image, int(counts[i]), compactness)
     return out
+
+
+def _per_image_counts(n_segments: int | tf.Tensor | Sequence[int], batch: tf.Tensor) -> tf.Tensor:
+    """``n_segments`` (an int, or one int per image) as an int32 vector ``[B]``, checked >= 1."""
+    if not tf.is_tensor(n_segments) and not isinstance(n_segments, np.ndarray):
+        low, high = check_n_segments(n_segments)
+        if low != high:
+            raise ValueError(
+                f"n_segments={n_segments!r} is a range: slic_superpixels takes the value(s) already drawn "
+                "(an int, or one int per image). Draw them in a seeded layer or pipeline step, e.g. "
+                "HSMix(n_segments=(200, 400), seed=0) or keras_hsmix.data.add_superpixels(ds, (200, 400), seed=0)"
+            )
+        return tf.fill(tf.shape(batch)[:1], tf.constant(low, tf.int32))
+    counts = tf.convert_to_tensor(n_segments)
+    if not counts.dtype.is_integer:
+        raise TypeError(f"n_segments: expected integer values, got dtype {counts.dtype.name}")
+    counts = tf.cast(counts, tf.int32)
+    if counts.shape.rank == 0:
+        counts = tf.fill(tf.shape(batch)[:1], counts)
+    elif counts.shape.rank != 1:
+        raise ValueError(f"n_segments: expected an int or one int per image [B], got shape {counts.shape}")
+    tf.debugging.assert_positive(counts, message="n_segments: every value must be >= 1")
+    return counts
 
 
 def slic_superpixels(
     images: tf.Tensor,
-    n_segments: NSegments = DEFAULT_N_SEGMENTS,
+    n_segments: int | tf.Tensor = 300,
     compactness: float = 10.0,
-    seed: int | None = None,
 ) -> tf.Tensor:
     """SLIC superpixel label maps for one image or a batch, usable in graphs.
+
+    Deterministic: the op holds no randomness. To vary the granularity, draw
+    ``n_segments`` per image first and pass the drawn values (the layers and
+    :func:`keras_hsmix.data.add_superpixels` draw them from their seeds).
 
     Args:
         images: ``[H, W, C]`` or ``[B, H, W, C]``: RGB (C = 3, clustered in
             CIELAB) or any other channel count (gray, multi-sequence MRI);
             any value range (each image is rescaled to [0, 1]).
-        n_segments: approximate number of superpixels, an int, or a
-            ``(low, high)`` range from which one value is drawn per image
-            (inclusive; the paper draws 200 to 400).
+        n_segments: approximate number of superpixels: an int, or an int
+            tensor with one value per image (``[B]``).
         compactness: SLIC compactness (balance of colour and space).
-        seed: with an int, the draw of ``n_segments`` is a function of the
-            seed and of the image content, so it is reproducible and still
-            differs between images; with ``None`` it is random.
 
     Returns:
         int32 label maps ``[H, W]`` or ``[B, H, W]`` with ids ``0..n-1`` per
@@ -142,10 +163,11 @@ def slic_superpixels(
         >>> sp = slic_superpixels(tf.random.uniform((2, 64, 64, 3)), n_segments=50)
         >>> sp.shape, sp.dtype
         (TensorShape([2, 64, 64]), tf.int32)
+        >>> slic_superpixels(tf.random.uniform((2, 64, 64, 3)), tf.constant([20, 60])).shape
+        TensorShape([2, 64, 64])
 
     Works inside ``tf.data.Dataset.map`` and ``tf.function``.
     """
-    low, high = _check_n_segments(n_segments)
     images = tf.convert_to_tensor(images)
     rank = images.shape.rank
     if rank not in (3, 4):
@@ -157,11 +179,11 @@ def slic_superpixels(
     if not (images.dtype.is_floating or images.dtype.is_integer):
         raise TypeError(f"images: unsupported dtype {images.dtype.name}")
     batch = images if rank == 4 else images[tf.newaxis]
-    seed_value = -1 if seed is None else int(seed) % (2**31)
+    counts = _per_image_counts(n_segments, batch)
 
-    def run(x: np.ndarray) -> np.ndarray:
-        return _slic_batch(x, low, high, float(compactness), seed_value)
+    def run(x: np.ndarray, n: np.ndarray) -> np.ndarray:
+        return _slic_batch(x, n, float(compactness))
 
-    labels = tf.numpy_function(run, [batch], tf.int32, stateful=seed is None)
+    labels = tf.numpy_function(run, [batch, counts], tf.int32, stateful=False)
     labels.set_shape(batch.shape[:3])
     return labels if rank == 4 else labels[0]

@@ -136,7 +136,7 @@ NOTES_FILE = "study_notes.md"  # hand-written notes in the docs folder, copied i
 
 def default_glas_dir() -> str | None:
     """``$KERAS_HSMIX_GLAS`` or ``../shared/datasets/glas`` (from the cwd) when it exists, else ``None``."""
-    for candidate in (os.environ.get("KERAS_HSMIX_GLAS"), "../shared/datasets/glas", "/work/shared/datasets/glas"):
+    for candidate in (os.environ.get("KERAS_HSMIX_GLAS"), "../shared/datasets/glas", "../shared/datasets/glas"):
         if candidate and (Path(candidate) / "train" / "images").is_dir():
             return str(candidate)
     return None
@@ -303,7 +303,7 @@ class StudyData:
 def load_study_data(cfg: StudyConfig) -> StudyData:
     """Loads GlaS (or the synthetic data), holds out validation, fixes the nested order of the pool."""
     from keras_hsmix.cli.common import load_arrays
-    from keras_hsmix.training.runner import split_train_val
+    from keras_hsmix.runs.train import split_train_val
 
     if cfg.data_dir:
         root = Path(cfg.data_dir)
@@ -403,7 +403,7 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
     from keras_hsmix.losses import DiceCELoss
     from keras_hsmix.metrics import Dice, Jaccard
     from keras_hsmix.models import unet
-    from keras_hsmix.training.runner import (
+    from keras_hsmix.runs.train import (
         TrainConfig, build_model, learning_rate_schedule, make_optimizer, steps_per_epoch,
     )
 
@@ -433,7 +433,7 @@ def _build(method: Method, cfg: StudyConfig, seed: int, images: np.ndarray, mask
 
 def _scores(model: Any, images: np.ndarray, masks: np.ndarray, with_hd95: bool = True,
             per_image: bool = False) -> dict[str, Any]:
-    from keras_hsmix.training.runner import evaluate
+    from keras_hsmix.runs.train import evaluate
 
     if with_hd95:
         return evaluate(model, images, masks, batch_size=16, per_image=per_image)

@@ -149,10 +149,8 @@ class HSMixModel(keras.Model):
 
     def augment(self, batch: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """Mixes one batch as ``train_step`` does; returns ``(images, soft masks)``."""
-        canon = self.mixer.prepare_inputs({k: batch[k] for k in batch if k in (IMAGES, MASKS, "superpixels")})
-        transformation = self.mixer.get_random_transformation(canon)
         saliency_fn = self._saliency if self.gradcam is not None else None
-        out = self.mixer.transform(canon, transformation, saliency_fn=saliency_fn)
+        out = self.mixer.mix({k: batch[k] for k in batch if k in (IMAGES, MASKS, "superpixels")}, saliency_fn)
         return out[IMAGES], out[MASKS]
 
     # ------------------------------------------------------------------ steps

@@ -15,7 +15,8 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_hsmix.data import folder as folder_module
-from keras_hsmix.data.folder import find_pairs, load_folder, natural_sort_key
+from keras_hsmix.data import find_pairs, load_folder
+from keras_hsmix.data.files import natural_sort_key
 
 LOGGER = "keras_hsmix.data.folder"
 

@@ -8,8 +8,8 @@ import pytest
 
 from keras_hsmix.models.deeplab import deeplab_v3_plus
 from keras_hsmix.models.unet import unet
-from keras_hsmix.training.losses import DiceCELoss
-from keras_hsmix.training.metrics import Dice
+from keras_hsmix.losses import DiceCELoss
+from keras_hsmix.metrics import Dice
 
 RNG = np.random.default_rng(3)
 

@@ -29,9 +29,9 @@ def test_single_image_and_batch(channels, dtype):
         x = (x * np.iinfo(dtype).max).astype(dtype)
     else:
         x = x.astype(np.float32)
-    batch = slic_superpixels(x, n_segments=20, seed=0)
+    batch = slic_superpixels(x, n_segments=20)
     assert batch.shape == (2, 40, 30) and batch.dtype == tf.int32
-    single = slic_superpixels(x[0], n_segments=20, seed=0)
+    single = slic_superpixels(x[0], n_segments=20)
     assert single.shape == (40, 30)
     np.testing.assert_array_equal(single.numpy(), batch[0].numpy())
     for labels in batch.numpy():
@@ -41,14 +41,14 @@ def test_single_image_and_batch(channels, dtype):
 
 def test_uint8_and_float_agree():
     x = (_smooth_images((32, 32, 3), seed=1) * 255).astype(np.uint8)
-    a = slic_superpixels(x, n_segments=16, seed=0).numpy()
-    b = slic_superpixels(x.astype(np.float32) / 255.0, n_segments=16, seed=0).numpy()
+    a = slic_superpixels(x, n_segments=16).numpy()
+    b = slic_superpixels(x.astype(np.float32) / 255.0, n_segments=16).numpy()
     np.testing.assert_array_equal(a, b)
 
 
 def test_graph_mode_restores_static_shape():
     ds = tf.data.Dataset.from_tensor_slices(np.random.rand(3, 24, 24, 3).astype(np.float32))
-    ds = ds.map(lambda x: slic_superpixels(x, n_segments=(8, 16), seed=0))
+    ds = ds.map(lambda x: slic_superpixels(x, n_segments=12))
     assert ds.element_spec.shape == (24, 24)
     assert ds.element_spec.dtype == tf.int32
 
@@ -59,13 +59,21 @@ def test_graph_mode_restores_static_shape():
     assert f(tf.random.uniform((2, 16, 16, 3))).shape == (2, 16, 16)
 
 
-def test_range_draws_per_image_and_seed_reproducible():
-    x = _smooth_images((6, 64, 64, 3), seed=2).astype(np.float32)
-    a = slic_superpixels(x, n_segments=(10, 60), seed=5).numpy()
-    b = slic_superpixels(x, n_segments=(10, 60), seed=5).numpy()
-    np.testing.assert_array_equal(a, b)
-    counts = {int(labels.max()) + 1 for labels in a}
-    assert len(counts) > 1, "n_segments should be drawn per image"
+def test_per_image_counts_and_no_randomness():
+    x = _smooth_images((3, 64, 64, 3), seed=2).astype(np.float32)
+    a = slic_superpixels(x, n_segments=tf.constant([10, 30, 60])).numpy()
+    b = slic_superpixels(x, n_segments=tf.constant([10, 30, 60])).numpy()
+    np.testing.assert_array_equal(a, b)  # the op draws nothing
+    counts = [int(labels.max()) + 1 for labels in a]
+    assert counts[0] < counts[1] < counts[2], counts
+    np.testing.assert_array_equal(a[1], slic_superpixels(x[1], n_segments=30).numpy())
+
+
+def test_range_is_refused_with_where_to_draw():
+    with pytest.raises(ValueError, match="range.*seeded layer or pipeline step"):
+        slic_superpixels(np.zeros((8, 8, 3), np.float32), n_segments=(5, 10))
+    # A degenerate range is one value.
+    assert slic_superpixels(np.zeros((8, 8, 3), np.float32), n_segments=(4, 4)).shape == (8, 8)
 
 
 def test_constant_image_and_tiny_image():
@@ -115,7 +123,7 @@ def test_grayscale_superpixels_follow_edges_as_rgb_ones_do(scale):
     gray = ((0.35 + 0.3 * disk + noise)[..., None] * scale).astype(np.float32)
     rgb = np.repeat(gray, 3, axis=-1)
     accuracy = {
-        name: _segmentation_accuracy(slic_superpixels(x, n_segments=16, seed=0).numpy(), disk)
+        name: _segmentation_accuracy(slic_superpixels(x, n_segments=16).numpy(), disk)
         for name, x in (("gray", gray), ("rgb", rgb))
     }
     assert accuracy["rgb"] > 0.99
@@ -129,6 +137,6 @@ def test_multichannel_images_such_as_mri_sequences():
     rng = np.random.default_rng(0)
     sequences = np.stack([0.5 + rng.normal(0, 0.01, disk.shape) for _ in range(4)], axis=-1)
     sequences[..., 3] += 0.3 * disk
-    labels = slic_superpixels(sequences.astype(np.float32), n_segments=16, seed=0).numpy()
+    labels = slic_superpixels(sequences.astype(np.float32), n_segments=16).numpy()
     assert labels.shape == (64, 64) and _contiguous(labels)
     assert _segmentation_accuracy(labels, disk) > 0.99

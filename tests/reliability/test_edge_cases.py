@@ -54,15 +54,10 @@ def test_slic_more_segments_than_pixels(shape: tuple[int, int, int]) -> None:
 def test_slic_uint16_equals_scaled_float(channels: int) -> None:
     rng = np.random.default_rng(1)
     image = rng.integers(0, 65536, (2, 12, 20, channels)).astype(np.uint16)
-    as_uint16 = slic_superpixels(image, n_segments=(5, 15), seed=0).numpy()
-    as_float = slic_superpixels(image / 65535.0, n_segments=(5, 15), seed=0).numpy()
+    as_uint16 = slic_superpixels(image, n_segments=10).numpy()
+    as_float = slic_superpixels(image / 65535.0, n_segments=10).numpy()
     assert as_uint16.shape == (2, 12, 20)
-    # The per-image draw of n_segments hashes the image bytes, so compare each image at a fixed count.
-    for i in range(2):
-        np.testing.assert_array_equal(
-            slic_superpixels(image[i], n_segments=10).numpy(), slic_superpixels(image[i] / 65535.0, n_segments=10).numpy()
-        )
-    assert as_float.shape == as_uint16.shape
+    np.testing.assert_array_equal(as_uint16, as_float)
 
 
 def test_slic_empty_and_single_batch() -> None:

@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 from keras_hsmix.data import make_pipeline
-from keras_hsmix.training.runner import BACKUP_DIR, TrainConfig, _reconcile_history, train
+from keras_hsmix.runs.train import BACKUP_DIR, TrainConfig, _reconcile_history, train
 from tests.conftest import REPO_ROOT
 
 EPOCHS = 3

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from skimage.color import rgb2lab
 
-from keras_hsmix.ops.tf_slic import (
+from benchmarks.tf_slic import (
     connected_components,
     enforce_connectivity,
     grid_shape,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_hsmix.training.runner import TrainConfig, train
+from keras_hsmix.runs.train import TrainConfig, train
 
 
 def _run(out: Path, seed: int) -> tuple[dict, str]:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_hsmix.data.pipeline import make_pipeline
+from keras_hsmix.data import load_arrays, make_pipeline
 from keras_hsmix.losses import DiceCELoss
 from keras_hsmix.metrics import Dice, Jaccard, hd95_mean
 from keras_hsmix.models import unet
@@ -60,8 +60,6 @@ class TrainConfig:
 
 
 def _arrays(folder: str | None, config: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from keras_hsmix.cli.common import load_arrays
-
     label_values = config.label_values
     if config.mask_mode == "values" and label_values is None:
         label_values = list(range(config.num_classes))  # masks that store the class ids themselves

@@ -1,4 +1,4 @@
-"""Tests for keras_hsmix.training.metrics (Dice / Jaccard)."""
+"""Tests for keras_hsmix.metrics.overlap (Dice / Jaccard)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix.training.losses import DiceCELoss
-from keras_hsmix.training.metrics import Dice, Jaccard
+from keras_hsmix.losses import DiceCELoss
+from keras_hsmix.metrics import Dice, Jaccard
 
 RNG = np.random.default_rng(7)
 

@@ -1,4 +1,4 @@
-"""Tests for keras_hsmix.training.hd95."""
+"""Tests for keras_hsmix.metrics.hd95."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix.training.hd95 import hd95, hd95_mean
+from keras_hsmix.metrics import hd95, hd95_mean
 
 
 def _square(size: int = 32, top: int = 8, left: int = 8, side: int = 12) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_hsmix.study.compare import METHODS, StudyConfig, _build, check_settings, load_study_data, run_study
-from keras_hsmix.training.runner import TrainConfig, build_model, make_optimizer, train
+from keras_hsmix.runs.train import TrainConfig, build_model, make_optimizer, train
 
 
 def test_weight_decay_selects_adamw_with_that_decay() -> None:

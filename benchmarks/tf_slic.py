@@ -1,4 +1,8 @@
-"""SLIC superpixels in pure TensorFlow: batched k-means on a grid with a local search window.
+"""SLIC superpixels in pure TensorFlow: batched k-means on a grid with a local search window (experimental).
+
+It lives beside the benchmark, not in the package: its only user is ``benchmarks/run.py``, which
+measures it against scikit-image; scikit-image SLIC (``keras_hsmix.ops.superpixels``) is what the
+library runs, and this module would move into the package only if a measurement made it the default.
 
 :func:`tf_slic` runs inside a graph (``tf.function``, ``tf.data``, ``train_step``)
 and on any device TensorFlow runs on, with no ``tf.numpy_function``. It follows

@@ -1,4 +1,4 @@
-"""Tests for keras_hsmix.training.losses.DiceCELoss."""
+"""Tests for keras_hsmix.losses.DiceCELoss."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix.training.losses import DiceCELoss
+from keras_hsmix.losses import DiceCELoss
 
 RNG = np.random.default_rng(1234)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_hsmix.study.compare import METHODS, StudyConfig, _build, load_study_data
-from keras_hsmix.training.runner import TrainConfig, learning_rate_schedule, steps_per_epoch, train
+from keras_hsmix.runs.train import TrainConfig, learning_rate_schedule, steps_per_epoch, train
 
 
 def test_constant_is_the_rate_itself() -> None:
@@ -83,7 +83,7 @@ def test_train_rejects_an_unknown_schedule_before_writing(tmp_path: Path) -> Non
 def test_cli_schedule_choices_are_the_runners(command: str) -> None:
     """The CLI spells the choices out (importing the runner at parse time would load TensorFlow for --help)."""
     from keras_hsmix.cli import build_parser
-    from keras_hsmix.training.runner import LR_SCHEDULES
+    from keras_hsmix.runs.train import LR_SCHEDULES
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
