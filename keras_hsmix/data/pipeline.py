@@ -18,6 +18,7 @@ from keras_hsmix.data.cache import (
 )
 from keras_hsmix.layers.base import require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
+from keras_hsmix.layers.recipes import resolve
 from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, check_n_segments, slic_superpixels
@@ -235,8 +236,8 @@ def make_pipeline(
     augment: bool = True,
     color_jitter: float = 0.0,
     shuffle: int | None = 256,
-    n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
-    compactness: float = 10.0,
+    n_segments: int | Sequence[int] | None = None,
+    compactness: float | None = None,
     cache: bool | str = True,
     seed: int | None = None,
     output: str = "tuple",
@@ -244,6 +245,7 @@ def make_pipeline(
     num_levels: int = DEFAULT_NUM_LEVELS,
     num_parallel_calls: int | None = None,
     progress: bool = True,
+    recipe: str | None = None,
 ) -> tf.data.Dataset:
     """One call: add superpixels (cached), shuffle, flip/rotate, batch, mix, prefetch.
 
@@ -267,7 +269,7 @@ def make_pipeline(
             (brightness, contrast, saturation, hue of each image before mixing; masks
             untouched); ``0`` (default) for none.
         shuffle: shuffle buffer, ``None`` for no shuffling.
-        n_segments, compactness: SLIC settings.
+        n_segments, compactness: SLIC settings (``None``: the recipe's).
         cache: cache the superpixels in memory (``True``) or in a file (path);
             with a mixer that uses static saliency, the saliency is cached too and flipped /
             rotated with the image (OpenCV's surround box is one pixel asymmetric, so this
@@ -283,6 +285,9 @@ def make_pipeline(
         num_parallel_calls: SLIC calls side by side; default one per core.
         progress: with a cache, fill it now, showing a progress bar; ``False``
             fills it lazily during the first epoch instead.
+        recipe: a named HSMix recipe (:mod:`keras_hsmix.layers.recipes`) for the superpixel settings and,
+            with ``mixer="hsmix"``, for the mixer; give the same recipe to :class:`keras_hsmix.HSMixModel`
+            when it mixes in ``train_step`` (``mixer=None``).
 
     Example:
         >>> from keras_hsmix.data.synthetic import make_synthetic_dataset
@@ -304,9 +309,11 @@ def make_pipeline(
         )
     if not color_jitter >= 0:
         raise ValueError(f"color_jitter must be >= 0, got {color_jitter}")
+    settings = resolve(recipe, n_segments=n_segments, compactness=compactness)
+    n_segments, compactness = settings["n_segments"], settings["compactness"]
     if mixer == "hsmix":
         mixer = HSMix(num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
-                      data_format="channels_last")
+                      data_format="channels_last", recipe=recipe)
     require_channels_last(mixer, "make_pipeline")
     # Static saliency depends on the image only: compute it once, cached with the superpixels,
     # and moved by flips/rotations like them, instead of once per batch at every step.

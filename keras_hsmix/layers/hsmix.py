@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from keras_hsmix.layers.base import BaseMix
 from keras_hsmix.layers.hard_mix import HardMix
+from keras_hsmix.layers.recipes import get_recipe, resolve
 from keras_hsmix.layers.soft_mix import SoftMix
-from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 
 MODES = ("random", "concat")
 
@@ -29,8 +29,12 @@ class HSMix(BaseMix):
         p: probability of picking each superpixel of the partner.
         probabilities: ``(hard, soft, none)`` probabilities; must sum to 1.
         mode: ``"random"`` or ``"concat"``.
-        saliency, alpha: as in :class:`SoftMix`.
+        saliency, alpha, soft_lambda: as in :class:`SoftMix`.
         num_classes, n_segments, compactness, seed, jit_compile: as in :class:`HardMix`.
+        recipe: a named set of the settings above (:data:`keras_hsmix.layers.recipes.RECIPES`:
+            ``"default"``, ``"paper"``, ``"authors-glas"``, ...); every setting left at ``None`` takes the
+            recipe's value, a setting passed explicitly wins. A recipe whose saliency is Grad-CAM gives the
+            layer static saliency (a layer has no model; :class:`keras_hsmix.HSMixModel` computes Grad-CAM).
 
     With no mixing, images are unchanged and class-id masks are still
     returned one-hot, so every branch has the same output structure.
@@ -42,40 +46,51 @@ class HSMix(BaseMix):
         ...              "segmentation_masks": np.random.randint(0, 2, (4, 32, 32))})
         >>> out["images"].shape
         TensorShape([8, 32, 32, 3])
+        >>> HSMix(recipe="authors-glas").saliency, HSMix(recipe="authors-glas", p=0.3).p
+        ('random', 0.3)
     """
 
     def __init__(
         self,
-        p: float = 0.5,
-        probabilities: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
-        mode: str = "random",
-        saliency: str = "static",
-        alpha: float = 1.0,
+        p: float | None = None,
+        probabilities: Sequence[float] | None = None,
+        mode: str | None = None,
+        saliency: str | None = None,
+        alpha: float | None = None,
         num_classes: int | None = None,
-        n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
-        compactness: float = 10.0,
+        n_segments: int | Sequence[int] | None = None,
+        compactness: float | None = None,
         seed: int | None = None,
         jit_compile: bool = True,
+        soft_lambda: str | None = None,
+        recipe: str | None = None,
         **kwargs: Any,
     ) -> None:
+        settings = resolve(recipe, p=p, probabilities=probabilities, mode=mode, saliency=saliency, alpha=alpha,
+                           n_segments=n_segments, compactness=compactness, soft_lambda=soft_lambda)
+        p, mode, n_segments, compactness = (settings[k] for k in ("p", "mode", "n_segments", "compactness"))
+        saliency = "static" if settings["saliency"] == "gradcam" else settings["saliency"]
+        alpha, soft_lambda = settings["alpha"], settings["soft_lambda"]
         super().__init__(p, num_classes, n_segments, compactness, seed, jit_compile, **kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        probabilities = tuple(float(v) for v in probabilities)
+        probabilities = tuple(float(v) for v in settings["probabilities"])
         if len(probabilities) != 3 or any(not 0.0 <= v <= 1.0 for v in probabilities):
             raise ValueError(
                 f"probabilities must be three values (hard, soft, none) in [0, 1], got {probabilities}"
             )
         if abs(sum(probabilities) - 1.0) > 1e-6:
             raise ValueError(f"probabilities must sum to 1, got {probabilities} (sum {sum(probabilities)})")
+        self.recipe = get_recipe(recipe).name
         self.mode = mode
         self.probabilities = probabilities
         common = dict(p=p, num_classes=num_classes, n_segments=n_segments, compactness=compactness, seed=seed,
                       jit_compile=jit_compile, data_format=self.data_format)
         self.hard = HardMix(**common, name=f"{self.name}_hard")
-        self.soft = SoftMix(saliency=saliency, alpha=alpha, **common, name=f"{self.name}_soft")
+        self.soft = SoftMix(saliency=saliency, alpha=alpha, soft_lambda=soft_lambda, **common, name=f"{self.name}_soft")
         self.saliency = saliency
         self.alpha = float(alpha)
+        self.soft_lambda = soft_lambda
 
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
         seed = seed if seed is not None else self.generator
@@ -122,6 +137,8 @@ class HSMix(BaseMix):
                 "mode": self.mode,
                 "saliency": self.saliency,
                 "alpha": self.alpha,
+                "soft_lambda": self.soft_lambda,
+                "recipe": self.recipe,
             }
         )
         return config

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
+from keras_hsmix.layers.recipes import SOFT_LAMBDAS
 from keras_hsmix.ops.fused import soft_coefficients, soft_mix_batch
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
@@ -38,6 +39,9 @@ class SoftMix(BaseMix):
         saliency: ``"static"`` (the ``"saliency"`` key when given, else static
             saliency) or ``"random"``.
         alpha: Beta parameter for ``saliency="random"``.
+        soft_lambda: how the saliency ratio aggregates over a superpixel: ``"mean"`` (default) or
+            ``"area"`` (its sum over the superpixel divided by the image's area, then min-max normalised,
+            as the authors' scripts compute it: λ then follows superpixel size; see docs/fidelity.md).
         num_classes, n_segments, compactness, seed, jit_compile: as in :class:`HardMix`.
 
     Example:
@@ -54,6 +58,7 @@ class SoftMix(BaseMix):
         p: float = 0.5,
         saliency: str = "static",
         alpha: float = 1.0,
+        soft_lambda: str = "mean",
         num_classes: int | None = None,
         n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
         compactness: float = 10.0,
@@ -66,8 +71,11 @@ class SoftMix(BaseMix):
             raise ValueError(f"saliency must be one of {SALIENCY_MODES}, got {saliency!r}")
         if alpha <= 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
+        if soft_lambda not in SOFT_LAMBDAS:
+            raise ValueError(f"soft_lambda must be one of {SOFT_LAMBDAS}, got {soft_lambda!r}")
         self.saliency = saliency
         self.alpha = float(alpha)
+        self.soft_lambda = soft_lambda
 
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
         seed = seed if seed is not None else self.generator
@@ -90,7 +98,8 @@ class SoftMix(BaseMix):
         """
         saliency = None if self.saliency == "random" else self._saliency(data)
         return soft_coefficients(data[SUPERPIXELS], transformation["partner"], transformation["picked"],
-                                 transformation["num_segments"], saliency, transformation.get("draws"))
+                                 transformation["num_segments"], saliency, transformation.get("draws"),
+                                 self.soft_lambda)
 
     def transform(
         self, data: dict, transformation: dict, saliency_fn: Callable[[dict], tf.Tensor] | None = None
@@ -104,6 +113,7 @@ class SoftMix(BaseMix):
             data[IMAGES], data[MASKS], data[SUPERPIXELS], transformation["partner"], transformation["picked"],
             transformation["num_segments"], saliency=saliency, draws=transformation.get("draws"),
             maps=data.get(SALIENCY), num_classes=self.num_classes, jit_compile=self.jit_compile,
+            soft_lambda=self.soft_lambda,
         )
         out = dict(data)
         out[IMAGES], out[MASKS], out[SUPERPIXELS] = mixed.images, mixed.masks, mixed.superpixels
@@ -113,5 +123,5 @@ class SoftMix(BaseMix):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update({"saliency": self.saliency, "alpha": self.alpha})
+        config.update({"saliency": self.saliency, "alpha": self.alpha, "soft_lambda": self.soft_lambda})
         return config

@@ -69,11 +69,14 @@ def soft_coefficients(
     num_segments: tf.Tensor,
     saliency: tf.Tensor | None = None,
     draws: tf.Tensor | None = None,
+    soft_lambda: str = "mean",
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """λ of a soft mix and the mixed superpixel map: ``(lam [B, H, W], mixed [B, H, W])``.
 
     The chain :func:`soft_mix_batch` runs before it blends (partner region, mixed map, then λ from
     ``saliency`` or from ``draws``), for inspection (``SoftMix.coefficients``, plots, tests).
+    ``soft_lambda``: how the saliency aggregates per superpixel (``"mean"`` or ``"area"``, see
+    :func:`keras_hsmix.ops.mixing.saliency_coefficients`).
 
     Example:
         >>> import tensorflow as tf
@@ -88,11 +91,13 @@ def soft_coefficients(
     if draws is not None:
         return mixing.random_coefficients(draws, mixed), mixed
     # Slots from the (padded) table width: a compile-time constant under XLA.
-    return mixing.saliency_coefficients(saliency, partner, mixed, 2 * tf.shape(picked)[1]), mixed
+    slots = 2 * tf.shape(picked)[1]
+    return mixing.saliency_coefficients(saliency, partner, mixed, slots, aggregate=soft_lambda), mixed
 
 
-def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps, num_classes):
-    lam, mixed = soft_coefficients(superpixels, partner, picked, num_segments, saliency, draws)
+def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, draws, maps, num_classes,
+          soft_lambda):
+    lam, mixed = soft_coefficients(superpixels, partner, picked, num_segments, saliency, draws, soft_lambda)
     out_images, out_masks = mixing.soft_mix(images, masks, partner, lam, num_classes)
     out_maps = None if maps is None else mixing.blend_maps(maps, partner, lam)
     return out_images, out_masks, mixed, out_maps
@@ -151,12 +156,14 @@ def soft_mix_batch(
     maps: tf.Tensor | None = None,
     num_classes: int | None = None,
     jit_compile: bool = True,
+    soft_lambda: str = "mean",
 ) -> Mixed:
     """Soft mixing of a canonical batch: ``(1-λ)·A + λ·B`` with λ constant on each mixed superpixel.
 
     λ comes from ``saliency`` ``[B, H, W]`` (:func:`mixing.saliency_coefficients`) or,
     when ``draws`` ``[B, 2N]`` is given, from one draw per mixed superpixel id.
-    Other arguments as in :func:`hard_mix_batch`; ``maps`` is blended with the same λ.
+    Other arguments as in :func:`hard_mix_batch`; ``maps`` is blended with the same λ; ``soft_lambda`` as in
+    :func:`soft_coefficients`.
 
     Example:
         >>> import tensorflow as tf
@@ -174,4 +181,4 @@ def soft_mix_batch(
     if draws is not None:
         draws = pad_segments(tf.cast(draws, tf.float32), 2 * SEGMENT_BUCKET)
     return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, saliency, draws, maps,
-                     num_classes))
+                     num_classes, soft_lambda))

@@ -102,6 +102,7 @@ def saliency_coefficients(
     superpixels: tf.Tensor,
     num_segments: tf.Tensor,
     epsilon: float = EPSILON,
+    aggregate: str = "mean",
 ) -> tf.Tensor:
     """Per-pixel mixing coefficients λ ``[B, H, W]`` from a saliency map.
 
@@ -117,12 +118,20 @@ def saliency_coefficients(
         superpixels: ``[B, H, W]`` int32 ids in ``[0, num_segments)``.
         num_segments: number of id slots per image.
         epsilon: guards the ratio and the normalisation.
+        aggregate: ``"mean"``: the ratio's mean over each superpixel; ``"area"``: its sum over the
+            superpixel divided by the image's area (what the authors' scripts compute with
+            ``(r * mask).mean()``), so larger superpixels get larger values before the normalisation.
     """
+    if aggregate not in ("mean", "area"):
+        raise ValueError(f"aggregate must be 'mean' or 'area', got {aggregate!r}")
     saliency = tf.cast(saliency, tf.float32)
     s_a = saliency
     s_b = tf.gather(saliency, partner)
     ratio = s_b / (s_a + s_b + epsilon)
     means, counts = segment_stats(ratio, superpixels, num_segments)
+    if aggregate == "area":
+        area = tf.cast(tf.shape(superpixels)[1] * tf.shape(superpixels)[2], tf.float32)
+        means = means * tf.cast(counts, tf.float32) / area
     # Min-max over the superpixels present in each image, done on [B, N] values
     # before painting them back (cheaper than reducing full-resolution maps).
     present = counts > 0

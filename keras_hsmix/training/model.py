@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
+from keras_hsmix.layers.recipes import get_recipe, resolve
 from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
-from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
 from keras_hsmix.training.gradcam import GradCAM
 
 SALIENCY_SOURCES = ("gradcam", "static", "random")
@@ -47,7 +47,10 @@ class HSMixModel(keras.Model):
         gradcam_layer: feature layer for Grad-CAM (default: the bottleneck).
         gradcam_target: ``"masks"`` (target region = the true masks) or ``"prediction"``.
         from_logits: whether ``model`` outputs logits (used by Grad-CAM's prediction region).
-        p, probabilities, mode, alpha, n_segments, compactness, seed: as in :class:`HSMix`.
+        p, probabilities, mode, alpha, n_segments, compactness, seed, soft_lambda: as in :class:`HSMix`.
+        recipe: a named set of the mixing settings (``"default"``, ``"paper"``, ``"authors-glas"``, ...;
+            see :mod:`keras_hsmix.layers.recipes`): settings left at ``None`` take the recipe's value
+            (the default recipe's saliency is ``"gradcam"``), settings passed explicitly win.
 
     The mixing runs with ``tf.numpy_function`` SLIC when batches carry no
     superpixels, and draws Beta variates for ``saliency="random"``; neither is
@@ -68,20 +71,25 @@ class HSMixModel(keras.Model):
         self,
         model: keras.Model,
         num_classes: int | None = None,
-        saliency: str = "gradcam",
-        p: float = 0.5,
-        probabilities: Sequence[float] = (1 / 3, 1 / 3, 1 / 3),
-        mode: str = "random",
-        alpha: float = 1.0,
+        saliency: str | None = None,
+        p: float | None = None,
+        probabilities: Sequence[float] | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
         gradcam_layer: str | None = None,
         gradcam_target: str = "masks",
         from_logits: bool = True,
-        n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
-        compactness: float = 10.0,
+        n_segments: int | Sequence[int] | None = None,
+        compactness: float | None = None,
         seed: int | None = None,
+        soft_lambda: str | None = None,
+        recipe: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        settings = resolve(recipe, saliency=saliency, p=p, probabilities=probabilities, mode=mode, alpha=alpha,
+                           n_segments=n_segments, compactness=compactness, soft_lambda=soft_lambda)
+        saliency = settings.pop("saliency")
         if saliency not in SALIENCY_SOURCES:
             raise ValueError(f"saliency must be one of {SALIENCY_SOURCES}, got {saliency!r}")
         if gradcam_target not in ("masks", "prediction"):
@@ -100,16 +108,13 @@ class HSMixModel(keras.Model):
         self.gradcam_layer = gradcam_layer
         self.gradcam_target = gradcam_target
         self.from_logits = from_logits
+        self.recipe = get_recipe(recipe).name
         self.mixer = HSMix(
-            p=p,
-            probabilities=probabilities,
-            mode=mode,
+            **settings,
             saliency="random" if saliency == "random" else "static",
-            alpha=alpha,
             num_classes=num_classes,
-            n_segments=n_segments,
-            compactness=compactness,
             seed=seed,
+            recipe=recipe,
             data_format="channels_last",  # batches and models here are [B, H, W, C]
             name="hsmix",
         )
@@ -215,6 +220,8 @@ class HSMixModel(keras.Model):
             "n_segments": mixer["n_segments"],
             "compactness": mixer["compactness"],
             "seed": mixer["seed"],
+            "soft_lambda": mixer["soft_lambda"],
+            "recipe": self.recipe,
         }
 
     @classmethod
