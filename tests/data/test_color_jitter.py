@@ -87,18 +87,21 @@ def test_pipeline_jitters_images_but_not_masks() -> None:
         make_pipeline(base, color_jitter=-1.0)
 
 
-def test_study_colour_methods_jitter_their_training_images() -> None:
-    from keras_hsmix.study import compare
+def test_colour_methods_of_a_comparison_jitter_their_training_images() -> None:
+    from keras_hsmix.runs.compare import CompareConfig, Method, build_run, reference_method
 
-    cfg = compare.StudyConfig(data_dir=None, size=16, base_filters=2, depth=2, n_segments=(4, 8), epochs=1,
-                              batch_size=4)
+    cfg = CompareConfig(data_dir=None, size=16, base_filters=2, depth=2, n_segments=(4, 8), epochs=1,
+                        batch_size=4)
     images = np.full((4, 16, 16, 3), 0.5, np.float32)
     masks = np.zeros((4, 16, 16, 1), np.int32)
-    assert compare.reference_method("hsmix_gradcam+flips+color") == "flips+color"
-    assert compare.reference_method("mixup+flips+color") == "flips+color"
+    assert reference_method("hsmix_gradcam+flips+color") == "flips+color"
+    assert reference_method("mixup+flips+color") == "flips+color"
+    methods = {m.name: m for m in (Method("flips", "none", True), Method("flips+color", "none", True, color=1.0),
+                                   Method("hsmix_gradcam+flips+color", "hsmix", True, color=1.0),
+                                   Method("mixup+flips+color", "mixup", True, color=1.0))}
     for name, unchanged in (("flips", True), ("flips+color", False), ("hsmix_gradcam+flips+color", False),
                             ("mixup+flips+color", False)):
-        _, dataset = compare._build(compare.METHODS[name], cfg, 0, images, masks)
+        _, dataset = build_run(methods[name], cfg, 0, images, masks)
         batch = next(iter(dataset))
         x = batch["images"] if isinstance(batch, dict) else batch[0]
         assert np.allclose(x.numpy(), 0.5) == unchanged, name

@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the trainer and the study: values, wiring into the optimizer, bad input."""
+"""Learning-rate schedules of the trainer and the comparison: values, wiring into the optimizer, bad input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_hsmix.study.compare import METHODS, StudyConfig, _build, load_study_data
+from keras_hsmix.runs.compare import METHODS, CompareConfig, build_run, load_compare_data
 from keras_hsmix.runs.train import TrainConfig, learning_rate_schedule, steps_per_epoch, train
 
 
@@ -48,14 +48,14 @@ def test_steps_per_epoch_matches_the_pipelines_batching() -> None:
 
 
 @pytest.mark.parametrize("method", ["flips", "hsmix_gradcam+flips"])
-def test_study_runs_end_at_the_last_step_of_the_cosine(method: str) -> None:
+def test_comparison_runs_end_at_the_last_step_of_the_cosine(method: str) -> None:
     # The schedule's length must be the number of steps fit really takes: after the last
     # epoch the rate is exactly learning_rate / 1000, for the plain and the HSMix models.
-    cfg = StudyConfig.quick_config(data_dir=None, epochs=3, lr_schedule="cosine")
-    data = load_study_data(cfg)
+    cfg = CompareConfig.quick_config(data_dir=None, epochs=3, lr_schedule="cosine")
+    data = load_compare_data(cfg)
     subset = data.subset(0.5)
     images, masks = data.train_images[subset], data.train_masks[subset]
-    model, pipeline = _build(METHODS[method], cfg, 0, images, masks)
+    model, pipeline = build_run(METHODS[method], cfg, 0, images, masks)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(cfg.learning_rate)
     model.fit(pipeline, epochs=cfg.epochs, verbose=0)
     steps = steps_per_epoch(len(images), cfg.batch_size)
@@ -65,8 +65,8 @@ def test_study_runs_end_at_the_last_step_of_the_cosine(method: str) -> None:
 
 
 def test_cosine_groups_are_tagged_apart_from_constant_ones() -> None:
-    constant, cosine = StudyConfig(epochs=400), StudyConfig(epochs=400, lr_schedule="cosine")
-    assert constant.tag() == "synth64px-400ep" and cosine.tag() == "synth64px-400ep-cos"
+    constant, cosine = CompareConfig(epochs=400), CompareConfig(epochs=400, lr_schedule="cosine")
+    assert constant.tag() == "synthetic64px-400ep" and cosine.tag() == "synthetic64px-400ep-cos"
     assert cosine.setting()["lr_schedule"] == "cosine"
 
 

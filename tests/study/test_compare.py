@@ -1,4 +1,5 @@
-"""The comparison runner: plan order, nested subsets, corruptions, and a resumable --quick smoke run."""
+"""The GlaS study in study/ (a user of keras_hsmix.runs.compare): plan order, nested subsets, corruptions, the
+report and its statistics, and a resumable --quick smoke run."""
 
 from __future__ import annotations
 
@@ -8,17 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_hsmix.study import compare
-from keras_hsmix.study.compare import (
-    CORRUPTIONS,
-    KEY_METHODS,
-    METHODS,
-    StudyConfig,
-    corrupt,
-    load_study_data,
-    plan_runs,
-    run_study,
-)
+from keras_hsmix.runs.compare import build_run, load_compare_data
+from keras_hsmix.runs.lock import claim_run
+from study import report, selection
+from study.config import CORRUPTIONS, StudyConfig, corrupt, plan_runs
+from study.methods import ABLATIONS, KEY_METHODS, METHODS, TABLE_METHODS
+from study.run import main, run_study
 
 
 def test_methods_cover_the_issue() -> None:
@@ -42,22 +38,22 @@ def test_balance_and_concat_ablations_reach_the_model() -> None:
                 "hsmix_gradcam+flips@hard0.67": ((2 / 3, 1 / 6, 1 / 6), "random"),
                 "hsmix_gradcam+flips@concat": ((1 / 3, 1 / 3, 1 / 3), "concat")}
     for name, (probabilities, mode) in expected.items():
-        assert name in compare.ABLATIONS
-        model, _ = compare._build(METHODS[name], cfg, 0, images, masks)
+        assert name in ABLATIONS
+        model, _ = build_run(METHODS[name], cfg, 0, images, masks)
         assert model.mixer.probabilities == pytest.approx(probabilities) and model.mixer.mode == mode
-    model, dataset = compare._build(METHODS["hsmix_gradcam+flips@concat"], cfg, 0, images, masks)
+    model, dataset = build_run(METHODS["hsmix_gradcam+flips@concat"], cfg, 0, images, masks)
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
 
 def test_report_of_a_glas_study_starts_with_the_notes_file_when_present(tmp_path: Path) -> None:
     cfg = StudyConfig(data_dir=str(tmp_path / "glas"), results_dir=str(tmp_path / "results"),
-                      docs_dir=str(tmp_path / "docs"), fractions=(0.25,), seeds_25=1, methods=("flips",),
+                      report_dir=str(tmp_path / "docs"), fractions=(0.25,), seeds_25=1, methods=("flips",),
                       ablations=False)
-    without = compare.write_report(cfg, records=[]).read_text()
+    without = report.write_report(cfg, records=[]).read_text()
     assert "## Not yet run" in without and "Budget, by hand" not in without
-    (tmp_path / "docs" / compare.NOTES_FILE).write_text("## Budget, by hand\n\nnotes\n")
-    text = compare.write_report(cfg, records=[]).read_text()
+    (tmp_path / "docs" / report.NOTES_FILE).write_text("## Budget, by hand\n\nnotes\n")
+    text = report.write_report(cfg, records=[]).read_text()
     assert "## Budget, by hand\n\nnotes\n" in text and text.index("Budget, by hand") < text.index("## Command")
 
 
@@ -70,13 +66,13 @@ def test_per_image_report_names_the_images_a_method_loses_and_gains_on() -> None
     table = {("flips", 0): rec([0.5, 0.5, 0.5, 0.5]), ("hsmix_gradcam+flips", 0): rec([0.6, 0.4, 0.5, 0.9]),
              ("flips", 1): rec([0.5, 0.5, 0.5, 0.5]), ("hsmix_gradcam+flips", 1): rec([0.6, 0.2, 0.5, 0.7]),
              ("none", 0): {"test": {"dice": 0.3}}, ("cutmix+flips", 0): {"test": {"dice": 0.4}}}
-    lines = compare.per_image_lines(table, ["flips", "hsmix_gradcam+flips", "none", "cutmix+flips"], [0, 1])
+    lines = selection.per_image_lines(table, ["flips", "hsmix_gradcam+flips", "none", "cutmix+flips"], [0, 1])
     rows = [line for line in lines if line.startswith("| hsmix")]
     # gaps (points): +10, -20, 0, +30 -> 2 of 4 better, median +5, worst image "2", best "4"
     assert rows == ["| hsmix_gradcam+flips | flips | 2 | 2/4 | +5.00 | 2 (-20.0), 3 (+0.0), 1 (+10.0) | "
                     "4 (+30.0), 1 (+10.0), 3 (+0.0) |"]
     assert not any(line.startswith(("| cutmix", "| none")) for line in lines)  # no per-image scores stored
-    assert compare.per_image_lines({("flips", 0): rec([0.5] * 4)}, ["flips"], [0]) == []
+    assert selection.per_image_lines({("flips", 0): rec([0.5] * 4)}, ["flips"], [0]) == []
 
 
 def test_validation_selection_chooses_on_validation_and_scores_on_unseen_seeds() -> None:
@@ -91,19 +87,19 @@ def test_validation_selection_chooses_on_validation_and_scores_on_unseen_seeds()
         table[("hard+flips", s)] = rec(0.75, 0.70 if s < 3 else 0.72 + 0.01 * (s - 3))
     table[("mixup+flips", 0)] = rec(0.99, 0.99)  # not an HSMix variant: never a candidate
     table[("hsmix_gradcam+flips@segx2", 0)] = rec(0.99, 0.99)  # seeds 1-2 missing: not ranked
-    candidates = compare.hsmix_variants(m for m, _ in table)
-    result = compare.select_on_validation(table, candidates, select_seeds=range(3))
+    candidates = selection.hsmix_variants(m for m, _ in table)
+    result = selection.select_on_validation(table, candidates, select_seeds=range(3))
     assert result["chosen"] == "hard+flips"
     assert [m for m, _ in result["ranking"]] == ["hard+flips", "hsmix_gradcam+flips@p0.3"]
     assert result["eval_seeds_done"] == [3, 4, 5, 6, 7]
     np.testing.assert_allclose(result["gap"], [0.02, 0.03, 0.04, 0.05, 0.06])
     # The report states the choice and the unseen-seed gap; without unseen seeds it says what to run.
-    lines = compare.validation_selection_lines(table)
+    lines = selection.validation_selection_lines(table)
     assert any("hard+flips − flips on seeds 5, 6, 7" in line and "3/3 seeds better" in line for line in lines)
     partial = {k: v for k, v in table.items() if k[1] < 5}
     assert any("not yet measured" in line and "--methods hard+flips flips" in line
-               for line in compare.validation_selection_lines(partial))
-    assert compare.select_on_validation({("flips", 0): rec(0.7, 0.7)}, ["hard+flips"]) is None
+               for line in selection.validation_selection_lines(partial))
+    assert selection.select_on_validation({("flips", 0): rec(0.7, 0.7)}, ["hard+flips"]) is None
 
 
 def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
@@ -122,7 +118,7 @@ def test_plan_puts_key_methods_first_with_seeds_outermost() -> None:
 
 def test_subsets_are_nested_and_validation_is_held_out() -> None:
     cfg = StudyConfig(data_dir=None, size=16, num_synthetic=20)
-    data = load_study_data(cfg)
+    data = load_compare_data(cfg)
     assert len(data.val_images) == 4 and len(data.train_images) == 16
     small, half, full = (set(data.subset(f)) for f in (0.25, 0.5, 1.0))
     assert small < half < full and len(full) == 16
@@ -133,7 +129,7 @@ def test_glas_test_images_are_named_by_file_stem_in_array_order(glas_dir: Path) 
     from PIL import Image
 
     cfg = StudyConfig.quick_config(data_dir=str(glas_dir), size=32, max_train_images=8, max_test_images=12)
-    data = load_study_data(cfg)
+    data = load_compare_data(cfg)
     assert data.test_names == [str(i) for i in range(1, 13)]  # natural order: 2 before 10
     for i in (1, 9):  # array row i is the file named test_names[i] (masks compared, resized the same way)
         mask = np.asarray(Image.open(glas_dir / "test" / "masks" / f"{data.test_names[i]}.png")) > 0
@@ -154,8 +150,8 @@ def test_corruptions_keep_shape_and_range(kind: str) -> None:
 
 def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> None:
     cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
-                                   docs_dir=str(tmp_path / "docs"), methods=("none", "hsmix_gradcam+flips"),
-                                   epochs=2, command="keras-hsmix compare --quick")
+                                   report_dir=str(tmp_path / "docs"), methods=("none", "hsmix_gradcam+flips"),
+                                   epochs=2, command="python -m study --quick")
     logs: list[str] = []
     summary = run_study(cfg, log=logs.append)
     assert len(summary["trained"]) == 2 and not summary["skipped"]
@@ -171,8 +167,8 @@ def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> No
     assert len(per_image) == len(record["test_names"]) == record["n_test"]
     assert np.mean(per_image) == pytest.approx(record["test"]["dice"], abs=1e-4)
     assert record["test_names"][0] == "synthetic_0"
-    report = (tmp_path / "docs" / "results.md").read_text()
-    assert "| hsmix_gradcam+flips | 1 |" in report and "keras-hsmix compare --quick" in report
+    text = (tmp_path / "docs" / "results.md").read_text()
+    assert "| hsmix_gradcam+flips | 1 |" in text and "python -m study --quick" in text
     assert (tmp_path / "docs" / "results_dsc.png").stat().st_size > 0
     assert (tmp_path / "docs" / "results_curves.png").stat().st_size > 0
 
@@ -187,7 +183,7 @@ def test_runs_claimed_by_a_live_process_are_left_to_it_and_dead_claims_taken_ove
     import sys
 
     cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
-                                   docs_dir=str(tmp_path / "docs"), methods=("none", "flips"), epochs=1)
+                                   report_dir=str(tmp_path / "docs"), methods=("none", "flips"), epochs=1)
     none_id, flips_id = (r.run_id(cfg) for r in plan_runs(cfg))
     results = tmp_path / "results"
     results.mkdir()
@@ -203,37 +199,47 @@ def test_runs_claimed_by_a_live_process_are_left_to_it_and_dead_claims_taken_ove
     assert summary["trained"] == [flips_id]
     assert not (results / f"{none_id}.json").exists() and (results / f"{none_id}.claim").exists()
     assert not (results / f"{flips_id}.claim").exists()  # released after the run
-    assert compare.claim_run(results / "x.claim") and not compare.claim_run(results / "x.claim")
+    assert claim_run(results / "x.claim") and not claim_run(results / "x.claim")
     assert os.path.exists(results / "x.claim")
 
 
-def test_cli_registers_compare_and_lists_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from keras_hsmix.cli import main
-
-    code = main(["compare", "--quick", "--data", "synthetic", "--methods", "none", "flips",
-                 "--results-dir", str(tmp_path), "--list"])
+def test_python_m_study_lists_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["list", "--quick", "--data", "synthetic", "--methods", "none", "flips",
+                 "--results-dir", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out.split()
     assert out.count("todo") == 2
 
 
-def test_benchmark_wrapper_report_only(tmp_path: Path) -> None:
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "compare_augmentations.py"
-    spec = importlib.util.spec_from_file_location("compare_augmentations", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    code = module.main(["--quick", "--data", "synthetic", "--results-dir", str(tmp_path / "r"),
-                        "--docs-dir", str(tmp_path / "d"), "--report-only"])
+def test_python_m_study_report_rewrites_the_report_with_its_regenerate_command(tmp_path: Path) -> None:
+    code = main(["report", "--quick", "--data", "synthetic", "--results-dir", str(tmp_path / "r"),
+                 "--docs-dir", str(tmp_path / "d")])
     assert code == 0
-    assert "Not yet run" in (tmp_path / "d" / "results.md").read_text()
+    text = (tmp_path / "d" / "results.md").read_text()
+    assert "Not yet run" in text and "`python -m study report --quick --data synthetic" in text
+    assert "Last command run" not in text  # a report-only command is not a run
+
+
+def test_python_m_study_runs_as_a_module_from_the_repository_root() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "study", "--help"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0 and "report" in done.stdout and "summarize" in done.stdout
+
+
+def test_absolute_paths_of_recorded_commands_are_written_relative_to_the_repository() -> None:
+    outside = report.ROOT.parent / "shared" / "datasets" / "glas"
+    assert report.relative_command(f"python -m study --data {outside} --epochs 400") == \
+        "python -m study --data ../shared/datasets/glas --epochs 400"
+    assert report.relative_command("python -m study --data ../x") == "python -m study --data ../x"
 
 
 def test_a_study_run_repeats_exactly_with_its_seed(tmp_path: Path) -> None:
     # Paired comparisons rely on it: the same method and seed give the same run (data draws, mixes, weights).
     def histories(folder: str) -> dict[str, list[float]]:
-        cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / folder), docs_dir=str(tmp_path),
+        cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / folder), report_dir=str(tmp_path),
                                        methods=("hsmix_gradcam+flips",), robustness=False)
         run_study(cfg)
         return {f.stem: json.loads(f.read_text())["history"]["val_dice"]
@@ -244,17 +250,16 @@ def test_a_study_run_repeats_exactly_with_its_seed(tmp_path: Path) -> None:
 
 
 def test_coverage_lines_count_the_seeds_of_every_method_and_fraction() -> None:
-    from keras_hsmix.study.compare import TABLE_METHODS, coverage_lines
 
     recs = [{"method": m, "fraction": f, "seed": s} for m in TABLE_METHODS for f, n in ((0.25, 5), (1.0, 3))
             for s in range(n)]
     recs = [r for r in recs if not (r["method"] == "augmix" and r["fraction"] == 1.0 and r["seed"] == 2)]
     recs.append({"method": "hsmix_gradcam+flips@p0.3", "fraction": 0.25, "seed": 0})  # ablations are not cells
-    lines = coverage_lines(recs)
+    lines = selection.coverage_lines(recs)
     assert "39 of 40 cells complete" in lines[0]
     assert "| augmix | 5 | **2** of 3 |" in lines and "| flips | 5 | 3 |" in lines
     assert not any("@p0.3" in line for line in lines)
-    assert coverage_lines([r for r in recs if r["fraction"] == 0.25]) == []  # one fraction: no table to complete
+    assert selection.coverage_lines([r for r in recs if r["fraction"] == 0.25]) == []  # one fraction: no table to complete
 
 
 def test_optimizer_settings_are_chosen_on_validation_per_method_and_compared_paired() -> None:
@@ -274,7 +279,7 @@ def test_optimizer_settings_are_chosen_on_validation_per_method_and_compared_pai
         # Same optimizer settings at another size: a separate comparison, never mixed with the 64 px runs.
         records.append(rec("flips", s, "h-lr1e-3", 1e-3, 0.99, 0.99, size=128))
     records.append(rec("mixup+flips", 0, "g-lr1e-3", 1e-3, 0.99, 0.99))  # one setting only: no choice to make
-    rows = compare.select_training_settings(records)
+    rows = selection.select_training_settings(records)
     by_method = {row["method"]: row for row in rows}
     assert set(by_method) == {"flips", "hsmix_gradcam+flips"}
     assert by_method["flips"]["chosen"] == "g-lr1e-3"
@@ -284,8 +289,8 @@ def test_optimizer_settings_are_chosen_on_validation_per_method_and_compared_pai
     np.testing.assert_allclose(hsmix["gap"], [0.01 * s for s in range(7)], atol=1e-12)
     assert hsmix["fresh_seeds"] == [5, 6]
     np.testing.assert_allclose(hsmix["fresh_gap"], [0.05, 0.06], atol=1e-12)
-    text = "\n".join(compare.training_selection_lines(records))
+    text = "\n".join(selection.training_selection_lines(records))
     assert "Adam lr 0.0005: 0.8000; Adam lr 0.001: 0.7600" in text
     assert "| hsmix_gradcam+flips |" in text and "+3.00 ± 2.16" in text and "(2/2 better)" in text
     # Fewer than five seeds under one of the settings: nothing to choose between yet.
-    assert compare.training_selection_lines([r for r in records if r["seed"] < 4]) == []
+    assert selection.training_selection_lines([r for r in records if r["seed"] < 4]) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,15 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_hsmix.study.compare import RunSpec, StudyConfig, load_study_data
-from keras_hsmix.study.trace import summary_line, trace_run, write_trace
+from keras_hsmix.runs.compare import RunSpec, load_compare_data
+from study.config import StudyConfig
+from study.trace import summary_line, trace_run, write_trace
 
 ROOT = Path(__file__).resolve().parents[2]
+STUDY = [sys.executable, "-m", "study"]  # python -m study, importable from any folder with the repository on the path
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _cfg(tmp_path: Path, epochs: int = 3) -> StudyConfig:
     return StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
-                                    docs_dir=str(tmp_path / "docs"), epochs=epochs, size=32,
+                                    report_dir=str(tmp_path / "docs"), epochs=epochs, size=32,
                                     num_synthetic=12, max_test_images=4, n_segments=(8, 16))
 
 
@@ -26,7 +30,7 @@ def _cfg(tmp_path: Path, epochs: int = 3) -> StudyConfig:
 def test_trace_records_every_k_epochs_and_the_last_and_matches_keras_validation(tmp_path: Path,
                                                                                 method: str) -> None:
     cfg = _cfg(tmp_path)
-    data = load_study_data(cfg)
+    data = load_compare_data(cfg)
     rows: list[int] = []
     trace = trace_run(RunSpec(method, 0.5, 0), cfg, data, every=2, on_row=lambda row, t: rows.append(row["epoch"]))
     assert [r["epoch"] for r in trace["epochs"]] == [2, 3] == rows
@@ -42,7 +46,7 @@ def test_trace_records_every_k_epochs_and_the_last_and_matches_keras_validation(
 
 def test_trace_rejects_bad_arguments(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, epochs=1)
-    data = load_study_data(cfg)
+    data = load_compare_data(cfg)
     with pytest.raises(ValueError, match="every must be >= 1"):
         trace_run(RunSpec("flips", 0.5, 0), cfg, data, every=0)
     with pytest.raises(ValueError, match="unknown method 'cutmiks'"):
@@ -64,9 +68,9 @@ def test_write_trace_is_atomic_json(tmp_path: Path) -> None:
 
 def test_trace_script_on_synthetic_data(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "trace_run.py"), "--data", "synthetic", "--quick",
+        [*STUDY, "trace", "--data", "synthetic", "--quick",
          "--methods", "hard+flips", "--seed", "1", "--every", "1", "--out", str(tmp_path / "traces")],
-        capture_output=True, text=True, cwd=tmp_path, timeout=600)
+        capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "epoch    1  val DSC" in out.stdout and "epoch    2  val DSC" in out.stdout
     trace = json.loads(next((tmp_path / "traces").glob("*-hard+flips-s1.trace.json")).read_text())
@@ -74,8 +78,8 @@ def test_trace_script_on_synthetic_data(tmp_path: Path) -> None:
 
 
 def test_trace_script_needs_methods(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "trace_run.py"), "--data", "synthetic"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    out = subprocess.run([*STUDY, "trace", "--data", "synthetic"],
+                         capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=300)
     assert out.returncode == 2 and "--methods" in out.stderr
 
 
@@ -87,7 +91,7 @@ def _toy_trace() -> dict:
 
 
 def test_group_curve_separates_the_named_images_from_the_rest() -> None:
-    from keras_hsmix.study.trace import group_curve
+    from study.trace import group_curve
 
     curve = group_curve(_toy_trace(), ["1", "2"])
     assert curve["epoch"] == [5, 10] and curve["dice"] == [0.1, 0.1]
@@ -99,13 +103,12 @@ def test_group_curve_separates_the_named_images_from_the_rest() -> None:
 
 def test_trace_script_summarizes_a_written_trace(tmp_path: Path) -> None:
     path = write_trace(_toy_trace(), tmp_path)
-    script = str(ROOT / "benchmarks" / "trace_run.py")
-    out = subprocess.run([sys.executable, script, "--summarize", str(path), "--images", "1", "2"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([*STUDY, "summarize", str(path), "--images", "1", "2"],
+                         capture_output=True, text=True, env=ENV, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     assert "images 1 2 (true foreground 0.55)" in lines[0]
     assert lines[-1].split() == ["10", "0.600", "0.100", "0.050", "0.900"]
-    missing = subprocess.run([sys.executable, script, "--summarize", str(tmp_path / "nope.json"), "--images", "1"],
-                             capture_output=True, text=True, timeout=300)
+    missing = subprocess.run([*STUDY, "summarize", str(tmp_path / "nope.json"), "--images", "1"],
+                             capture_output=True, text=True, env=ENV, timeout=300)
     assert missing.returncode == 2 and "no trace file" in missing.stderr

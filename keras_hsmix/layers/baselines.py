@@ -1,4 +1,5 @@
-"""Baseline augmentations for the comparison study, all keeping the masks valid labels.
+"""Reference augmentations for segmentation (what ``keras-hsmix compare`` sets HSMix against), all keeping
+the masks valid labels.
 
 * :class:`CutMixSeg` — square CutMix (Yun et al., 2019) with the masks cut the same way, written on the
   library's mixing core (:func:`keras_hsmix.ops.mixing.hard_mix` with a rectangle as the region).
@@ -99,7 +100,7 @@ class _MixBaseline(keras.layers.Layer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="keras_hsmix_study")
+@keras.saving.register_keras_serializable(package="keras_hsmix")
 class CutMixSeg(_MixBaseline):
     """Square CutMix for segmentation: a random box of the partner is pasted into image and mask.
 
@@ -132,7 +133,7 @@ class CutMixSeg(_MixBaseline):
         return {IMAGES: mixed_images, MASKS: mixed_masks}
 
 
-@keras.saving.register_keras_serializable(package="keras_hsmix_study")
+@keras.saving.register_keras_serializable(package="keras_hsmix")
 class MixUpSeg(_MixBaseline):
     """MixUp for segmentation: ``(1-λ)·A + λ·B`` for images and one-hot masks, one λ per sample.
 
@@ -163,7 +164,7 @@ class MixUpSeg(_MixBaseline):
         return {IMAGES: mixed_images, MASKS: mixed_masks}
 
 
-@keras.saving.register_keras_serializable(package="keras_hsmix_study")
+@keras.saving.register_keras_serializable(package="keras_hsmix")
 class KerasImageAugment(keras.layers.Layer):
     """Keras' ``RandAugment`` or ``AugMix`` on a segmentation batch with valid masks.
 

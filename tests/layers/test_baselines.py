@@ -1,4 +1,4 @@
-"""The study's baselines keep masks valid labels and shapes right."""
+"""The reference baselines (CutMix, MixUp, RandAugment, AugMix) keep masks valid labels and shapes right."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_hsmix.study.baselines import CutMixSeg, KerasImageAugment, MixUpSeg, rectangle_region
+from keras_hsmix.layers.baselines import CutMixSeg, KerasImageAugment, MixUpSeg, rectangle_region
 
 B, H, W = 4, 32, 32
 

@@ -1,6 +1,6 @@
 """Per-epoch, per-image traces of one study run: where and when a model fails, for diagnosis only.
 
-:func:`trace_run` trains one run of the study exactly as :func:`keras_hsmix.study.compare.train_run`
+:func:`trace_run` trains one run of the study exactly as :func:`keras_hsmix.runs.compare.train_run`
 builds it (same model, data pipeline, seed and settings) and, every ``every`` epochs, records the DSC of
 each validation and test image and the share of each image the model predicts as foreground. That shows
 whether a low test score is a failure of model selection (the test images swing from epoch to epoch) or
@@ -11,9 +11,10 @@ best-validation epoch. Training is not bitwise reproducible on CPU (``tf.data`` 
 so a trace is a fresh run with the same seed and settings, not a replay of a stored run.
 
 Example (the built-in synthetic data, 2 epochs):
-    >>> from keras_hsmix.study.compare import RunSpec, StudyConfig, load_study_data
+    >>> from keras_hsmix.runs.compare import RunSpec, load_compare_data
+    >>> from study.config import StudyConfig
     >>> cfg = StudyConfig.quick_config(data_dir=None)
-    >>> trace = trace_run(RunSpec("hard+flips", 0.5, 0), cfg, load_study_data(cfg), every=1)  # doctest: +SKIP
+    >>> trace = trace_run(RunSpec("hard+flips", 0.5, 0), cfg, load_compare_data(cfg), every=1)  # doctest: +SKIP
     >>> [row["epoch"] for row in trace["epochs"]]  # doctest: +SKIP
     [1, 2]
 """
@@ -27,7 +28,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from keras_hsmix.study.compare import METHODS, RunSpec, StudyConfig, StudyData, _build
+from keras_hsmix.runs.compare import CompareData, RunSpec, build_run
+from study.config import StudyConfig
+from study.methods import METHODS
 
 COLLAPSE_DSC = 0.2  # a test image scored below this counts as failed in the printed summary
 
@@ -55,14 +58,14 @@ def image_scores(model: Any, images: np.ndarray, masks: np.ndarray) -> dict[str,
     return {"dice": [round(float(v), 4) for v in dice], "foreground": [round(float(v), 4) for v in foreground]}
 
 
-def trace_run(spec: RunSpec, cfg: StudyConfig, data: StudyData, every: int = 5, verbose: int = 0,
+def trace_run(spec: RunSpec, cfg: StudyConfig, data: CompareData, every: int = 5, verbose: int = 0,
               on_row: Callable[[dict, dict], None] | None = None) -> dict[str, Any]:
     """Trains one study run and records per-image validation and test scores every ``every`` epochs.
 
     Args:
         spec: the run (method, fraction, seed), as in the study.
         cfg: the study settings (epochs, size, model, ...).
-        data: from :func:`keras_hsmix.study.compare.load_study_data`.
+        data: from :func:`keras_hsmix.runs.compare.load_compare_data`.
         every: record after every ``every``-th epoch (and after the last).
         verbose: Keras ``fit`` verbosity.
         on_row: called as ``on_row(row, trace)`` after each recorded epoch (to print or save progress).
@@ -79,7 +82,7 @@ def trace_run(spec: RunSpec, cfg: StudyConfig, data: StudyData, every: int = 5, 
     if spec.method not in METHODS:
         raise ValueError(f"unknown method {spec.method!r}; known: {sorted(METHODS)}")
     subset = data.subset(spec.fraction)
-    model, pipeline = _build(METHODS[spec.method], cfg, spec.seed, data.train_images[subset],
+    model, pipeline = build_run(METHODS[spec.method], cfg, spec.seed, data.train_images[subset],
                              data.train_masks[subset])
     val_ds = tf.data.Dataset.from_tensor_slices((data.val_images, data.val_masks)).batch(32).cache()
     trace: dict[str, Any] = {
