@@ -23,12 +23,10 @@ LEVELS: dict[str, int] = {
     "cli": 6,
 }
 MAX_LINES = 500
-#: Units on their way out of the package (issue 24: the GlaS study moves to the top-level study/ folder).
-LEAVING: set[str] = {"study"}
 
 
 def _modules() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts and _unit(p) not in LEAVING)
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def _unit(path: Path) -> str | None:
@@ -69,7 +67,7 @@ def test_imports_only_go_downward() -> None:
             continue  # the package's __init__ gathers the public API
         for line, module, names in _imports(path):
             for target in _target_units(module, names):
-                if target == unit or target in LEAVING or target not in LEVELS:
+                if target == unit or target not in LEVELS:
                     continue
                 if LEVELS[target] >= LEVELS[unit]:
                     upward.append(f"{path.relative_to(ROOT)}:{line}: {unit} (level {LEVELS[unit]}) imports "
