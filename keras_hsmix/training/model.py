@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers.backend import require_tensorflow_backend
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
@@ -81,6 +82,7 @@ class HSMixModel(keras.Model):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
+        require_tensorflow_backend("HSMixModel", "its train_step mixes and takes gradients with tf.GradientTape")
         super().__init__(**kwargs)
         if saliency not in SALIENCY_SOURCES:
             raise ValueError(f"saliency must be one of {SALIENCY_SOURCES}, got {saliency!r}")
