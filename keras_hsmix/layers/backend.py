@@ -8,7 +8,7 @@ TensorFlow variable; the mixing layers do the same, with public APIs only:
 - the draws (:func:`uniform`, :func:`shuffle`, :func:`beta`) are the TensorFlow backend's
   ``keras.random.uniform`` / ``shuffle`` / ``beta``, written in TensorFlow ops, so they run in a
   ``tf.data`` graph on any backend and give, on the TensorFlow backend, exactly the values
-  ``keras.random`` gives (``tests/layers/test_backend_draws.py`` checks it);
+  ``keras.random`` gives (``tests/test_backend.py`` checks it);
 - the seed stream is the layer's ``keras.random.SeedGenerator`` on the TensorFlow backend, and
   :class:`TFSeedGenerator` (the same ``[seed, counter]`` stream in a ``tf.Variable``) on the others,
   so a seed gives the same mixes on every backend.
@@ -92,7 +92,13 @@ def draw_seed(seed: Any) -> tf.Tensor:
 
 
 def uniform(shape: Any, seed: Any) -> tf.Tensor:
-    """``keras.random.uniform(shape, seed=seed)`` (float32 in ``[0, 1)``) in TensorFlow ops."""
+    """``keras.random.uniform(shape, seed=seed)`` (float32 in ``[0, 1)``) in TensorFlow ops.
+
+    Example (on the TensorFlow backend):
+        >>> import keras
+        >>> bool((uniform((3,), 7) == keras.random.uniform((3,), seed=7)).numpy().all())
+        True
+    """
     return tf.random.stateless_uniform(
         shape=shape, minval=tf.cast(0.0, tf.float32), maxval=tf.cast(1.0, tf.float32), dtype=tf.float32,
         seed=draw_seed(seed),
