@@ -87,7 +87,7 @@ def main(out_dir: Path, data_dir: Path) -> None:
     report["add_superpixels"] = sorted(next(iter(add_superpixels(folder, n_segments=8))))
     pipeline = make_pipeline(folder, batch_size=2, n_segments=(6, 10), seed=0, progress=False)
     model = keras_hsmix.models.unet((SIZE, SIZE, 3), num_classes=2, base_filters=2, depth=1)
-    model.compile(optimizer="adam", loss=keras_hsmix.losses.DiceCELoss(),
+    model.compile(optimizer="adam", loss=keras_hsmix.losses.DiceCELoss(from_logits=True),
                   metrics=[keras_hsmix.metrics.Dice(num_classes=2)])
     history = model.fit(pipeline, epochs=1, verbose=0)
     report["fit"] = {k: [float(v) for v in values] for k, values in history.history.items()}
