@@ -1,4 +1,8 @@
-"""keras-hsmix: HSMix hard and soft superpixel mixing for Keras 3 / TensorFlow.
+"""keras-hsmix: HSMix hard and soft superpixel mixing for Keras 3.
+
+The mixing runs in TensorFlow (installed whatever Keras' backend is): on the TensorFlow backend
+everywhere; on JAX or PyTorch inside ``tf.data`` pipelines, as Keras' own preprocessing layers do
+(``HSMixModel`` and Grad-CAM need the TensorFlow backend). See docs/backends.md.
 
 Public API::
 
@@ -10,15 +14,6 @@ Public API::
     keras_hsmix.HSMixModel         # model.fit with HSMix in train_step
     keras_hsmix.losses, metrics, models
 """
-
-import keras as _keras
-
-if _keras.backend.backend() != "tensorflow":
-    # The mixing ops, the tf.data pipeline and HSMixModel's train_step (tf.GradientTape) are TensorFlow code.
-    raise ImportError(
-        f"keras-hsmix needs Keras' TensorFlow backend, but Keras runs on {_keras.backend.backend()!r}: "
-        "set KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing keras"
-    )
 
 from keras_hsmix import data, losses, metrics, models
 from keras_hsmix.layers import HardMix, HSMix, SoftMix

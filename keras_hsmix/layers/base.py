@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers import backend
 from keras_hsmix.ops.checks import assert_finite
 from keras_hsmix.ops.masks import canonical_masks, one_hot_masks
 from keras_hsmix.ops.segments import num_segments
@@ -110,6 +111,9 @@ class BaseMix(keras.layers.Layer):
         self.jit_compile = bool(jit_compile)
         self.data_format = _check_data_format(data_format)
         self.generator = keras.random.SeedGenerator(seed)
+        # On another backend the generator above holds that backend's state, which a tf.data graph cannot
+        # advance: the draws then come from the same stream kept in a TensorFlow variable.
+        self.tf_seed_generator = None if backend.backend_is_tensorflow() else backend.TFSeedGenerator(seed)
         self.supports_jit = False  # SLIC runs through tf.numpy_function.
         self.built = True  # no weights
 
@@ -195,16 +199,21 @@ class BaseMix(keras.layers.Layer):
         return other
 
     # ------------------------------------------------------------------ draws
+    def seed_generator(self) -> Any:
+        """The generator a call draws from: the layer's ``keras.random.SeedGenerator`` on the TensorFlow
+        backend, else :attr:`tf_seed_generator` (the same stream, in a ``tf.Variable``)."""
+        return self.generator if self.tf_seed_generator is None else self.tf_seed_generator
+
     def draw_n_segments(self, batch_size: tf.Tensor | int, seed: Any = None) -> tf.Tensor:
         """One SLIC ``n_segments`` per image, uniform over the layer's (inclusive) range, int32 ``[B]``.
 
         Used when a batch comes without superpixels; draws from the layer's seed generator.
         """
-        seed = seed if seed is not None else self.generator
+        seed = seed if seed is not None else self.seed_generator()
         low, high = check_n_segments(self.n_segments)
         if low == high:
             return tf.fill(tf.reshape(batch_size, [1]), tf.constant(low, tf.int32))
-        u = keras.random.uniform(tf.reshape(batch_size, [1]), seed=seed)
+        u = backend.uniform(tf.reshape(batch_size, [1]), seed)
         return tf.minimum(low + tf.cast(tf.floor(u * (high - low + 1)), tf.int32), high)
 
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
@@ -212,14 +221,15 @@ class BaseMix(keras.layers.Layer):
 
         Returns a dict with ``partner`` ``[B]`` (a permutation of the batch),
         ``picked`` ``[B, N]`` (Bernoulli(p) per superpixel id of the partner) and
-        ``num_segments`` (``N``, the id slots per image).
+        ``num_segments`` (``N``, the id slots per image). The draws are TensorFlow ops (see
+        :mod:`keras_hsmix.layers.backend`); ``seed``: an int or a seed generator (default: the layer's).
         """
-        seed = seed if seed is not None else self.generator
+        seed = seed if seed is not None else self.seed_generator()
         sp = data[SUPERPIXELS]
         batch = tf.shape(sp)[0]
         n = tf.maximum(num_segments(sp), 1)  # an empty batch has no ids: keep shapes valid
-        partner = tf.cast(keras.random.shuffle(tf.range(batch), seed=seed), tf.int32)
-        picked = keras.random.uniform(tf.stack([batch, n]), seed=seed) < self.p
+        partner = tf.cast(backend.shuffle(tf.range(batch), seed), tf.int32)
+        picked = backend.uniform(tf.stack([batch, n]), seed) < self.p
         return {"partner": partner, "picked": picked, "num_segments": n}
 
     # ------------------------------------------------------------------- call
@@ -265,6 +275,22 @@ class BaseMix(keras.layers.Layer):
     def unmixed(self, data: dict) -> dict:
         """A canonical batch as the output of a mix that changed nothing: masks float ``[B, H, W, K]``."""
         return {**data, MASKS: one_hot_masks(data[MASKS], self.num_classes)}
+
+    def __call__(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        """Keras' ``Layer.__call__`` on the TensorFlow backend; on another backend, TensorFlow directly.
+
+        As Keras' own preprocessing layers do: inside a ``tf.data`` graph the layer runs in TensorFlow
+        whatever the backend (Keras' ``__call__`` would convert the graph tensors to the backend's
+        arrays); an eager call on another backend takes that backend's (or NumPy) arrays, mixes in
+        TensorFlow on the CPU and returns arrays of the backend.
+        """
+        if backend.backend_is_tensorflow():
+            return super().__call__(data, *args, **kwargs)
+        if backend.in_tf_graph():
+            return self.call(data, *args, **kwargs)
+        self._check_keys(data)
+        inputs = {k: backend.to_tensorflow(v, f"{type(self).__name__} input {k!r}") for k, v in data.items()}
+        return {k: backend.to_backend(v) for k, v in self.call(inputs, *args, **kwargs).items()}
 
     def call(self, data: dict, training: bool = True) -> dict:
         if not training:

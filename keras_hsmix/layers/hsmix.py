@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers import backend
 from keras_hsmix.layers.base import BaseMix
 from keras_hsmix.layers.hard_mix import HardMix
 from keras_hsmix.layers.recipes import get_recipe, resolve
@@ -93,9 +94,9 @@ class HSMix(BaseMix):
         self.soft_lambda = soft_lambda
 
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
-        seed = seed if seed is not None else self.generator
+        seed = seed if seed is not None else self.seed_generator()
         transformation = self.soft.get_random_transformation(data, seed)
-        u = keras.random.uniform((), seed=seed)
+        u = backend.uniform((), seed)
         cumulative = tf.constant([self.probabilities[0], self.probabilities[0] + self.probabilities[1]])
         transformation["branch"] = tf.reduce_sum(tf.cast(u >= cumulative, tf.int32))
         return transformation

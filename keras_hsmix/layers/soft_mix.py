@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers import backend
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
 from keras_hsmix.layers.recipes import SOFT_LAMBDAS
 from keras_hsmix.ops.fused import soft_coefficients, soft_mix_batch
@@ -78,11 +79,11 @@ class SoftMix(BaseMix):
         self.soft_lambda = soft_lambda
 
     def get_random_transformation(self, data: dict, seed: Any = None) -> dict:
-        seed = seed if seed is not None else self.generator
+        seed = seed if seed is not None else self.seed_generator()
         transformation = super().get_random_transformation(data, seed)
         if self.saliency == "random":
             shape = tf.stack([tf.shape(data[SUPERPIXELS])[0], 2 * transformation["num_segments"]])
-            transformation["draws"] = keras.random.beta(shape, self.alpha, self.alpha, seed=seed)
+            transformation["draws"] = backend.beta(shape, self.alpha, self.alpha, seed)
         return transformation
 
     @staticmethod

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers.backend import require_tensorflow_backend
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.layers.recipes import get_recipe, resolve
@@ -86,6 +87,7 @@ class HSMixModel(keras.Model):
         recipe: str | None = None,
         **kwargs: Any,
     ) -> None:
+        require_tensorflow_backend("HSMixModel", "its train_step mixes and takes gradients with tf.GradientTape")
         super().__init__(**kwargs)
         settings = resolve(recipe, saliency=saliency, p=p, probabilities=probabilities, mode=mode, alpha=alpha,
                            n_segments=n_segments, compactness=compactness, soft_lambda=soft_lambda)
