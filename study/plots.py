@@ -52,7 +52,7 @@ def plots(by_fraction: dict[float, dict[tuple[str, int], dict]], docs: Path, suf
         smooth = np.convolve(mean, np.ones(k) / k, mode="valid")
         ax.plot(np.arange(len(smooth)) + k, smooth, label=f"{m} ({len(curves)})", lw=1.2)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation DSC (mean over seeds, moving average)")
+    ax.set_ylabel("validation DSC (mean over seeds, moving average)")
     ax.set_title(f"validation curves at {f0:.0%}")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

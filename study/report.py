@@ -12,7 +12,6 @@ import os
 import shlex
 from pathlib import Path
 
-import numpy as np
 
 from keras_hsmix.runs.compare import load_results, mean_sd
 from study.config import CORRUPTIONS, ROOT, StudyConfig, plan_runs

@@ -70,7 +70,7 @@ def test_another_backend(name, tmp_path, tensorflow_mixes):
     assert report["preview"] is True
 
     # What needs TensorFlow outside tf.data says so.
-    assert report["HSMixModel"].startswith(f"HSMixModel needs Keras' TensorFlow backend (its train_step"), report
+    assert report["HSMixModel"].startswith("HSMixModel needs Keras' TensorFlow backend (its train_step"), report
     assert f"runs on {name!r}" in report["HSMixModel"] and "make_pipeline" in report["HSMixModel"]
     assert "run TensorFlow ops" in report["symbolic"] and "tf.data" in report["symbolic"], report
 
