@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # Smaller runs of the same code: nothing else in the blocks is changed.
@@ -20,9 +22,22 @@ def _python_blocks() -> list[str]:
     return blocks
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
+def _my_data(folder: Path, n: int = 8) -> None:
+    """The README's "your own folder": images/N.png with masks/N.png."""
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(n):
+        mask = np.zeros((40, 48), np.uint8)
+        mask[8 + i : 30, 10 : 36 - i] = 255
+        image = (rng.random((40, 48, 3)) * 90 + (mask[..., None] > 0) * 140).astype(np.uint8)
+        Image.fromarray(image).save(folder / "images" / f"{i}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"{i}.png")
+
+
 def test_readme_python_examples_run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # model.export("saved_model") writes here
+    monkeypatch.chdir(tmp_path)  # export_for_serving(model, "saved_model") writes here
+    _my_data(tmp_path / "my_data")
     keras.utils.set_random_seed(0)
     namespace: dict = {}
     for block in _python_blocks():
@@ -43,3 +58,26 @@ def test_ci_runs_the_readme_test_command():
     assert command.startswith("python -m pytest"), command
     ci_lines = [line.strip() for line in (README.parent / ".ci" / "run").read_text().splitlines()]
     assert command in ci_lines, f"`.ci/run` does not run the README's test command {command!r}"
+
+
+def test_readme_picture_command_draws_the_documented_layout(tmp_path, monkeypatch):
+    """The README's picture comes from the command it documents; the command still draws that layout:
+    one row per pair, the columns of ``keras_hsmix.visualize.COLUMNS``, at the committed picture's pixel size."""
+    from keras_hsmix.cli import main
+    from keras_hsmix.visualize import COLUMNS
+
+    text = README.read_text(encoding="utf-8")
+    command = re.search(r"`(keras-hsmix preview --out docs/preview_synthetic\.png[^`]*)`", text).group(1)
+    args = shlex.split(command)[1:]
+    pairs = int(args[args.index("--pairs") + 1])
+    args[args.index("--out") + 1] = str(tmp_path / "preview.png")
+    args[args.index("--size") + 1] = "48"  # smaller images, same figure
+    args[args.index("--n-segments") + 1] = "20"
+    assert main(args) == 0
+    committed_path = README.parent / "docs" / "preview_synthetic.png"
+    with Image.open(tmp_path / "preview.png") as drawn, Image.open(committed_path) as committed:
+        assert drawn.size == committed.size, "docs/preview_synthetic.png is stale: rerun the README's command"
+        width, height = drawn.size
+    assert width / height == pytest.approx(len(COLUMNS) / pairs, rel=0.01)
+    for column in ("A (mask contour)", "hard mix + mask", "soft mix"):  # named in the README's caption
+        assert column in COLUMNS

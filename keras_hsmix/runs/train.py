@@ -20,6 +20,7 @@ from keras_hsmix.losses import DiceCELoss
 from keras_hsmix.metrics import Dice, Jaccard, hd95_mean
 from keras_hsmix.models import unet
 from keras_hsmix.training.model import HSMixModel
+from keras_hsmix.training.serving import export_for_serving
 
 BACKUP_DIR = "backup"
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -315,7 +316,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     if config.test_data:
         test_images, test_masks = _arrays(config.test_data, config, config.seed)
         results["test"] = evaluate(model, test_images, test_masks, config.batch_size)
-    model.export(str(out / "saved_model"), verbose=False)
+    export_for_serving(model, out / "saved_model")  # the contract of docs/serving.md
     (out / "results.json").write_text(json.dumps(results, indent=2))
     shutil.rmtree(backup, ignore_errors=True)
     return results
