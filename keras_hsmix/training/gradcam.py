@@ -212,9 +212,11 @@ def select_feature_map(
         what = f"layer {getattr(layer, 'name', layer)!r}"
     if not found:
         top = [r.path for r in records if r.depth == 0]
+        nested = [r.path for r in records if r.depth > 0]
+        example = f"; name a layer of a sub-model by its path, e.g. {nested[-1]!r}" if nested else ""
         raise ValueError(
             f"{what} is not a layer of model {model.name!r} nor of its sub-models (with a single-tensor output); "
-            f"its layers: {top}; name a nested layer by its path, e.g. {records[-1].path!r} or 'backbone/layer_name'"
+            f"its layers: {top}{example}"
         )
     if len(found) > 1:
         raise ValueError(
