@@ -45,7 +45,10 @@ class HSMixModel(keras.Model):
             trained and validated on the foreground channel of the (mixed) one-hot masks.
         num_classes: with class-id masks, the number of classes (``K``); ``None`` for float masks.
         saliency: ``"gradcam"``, ``"static"`` or ``"random"`` (Beta(alpha, alpha) per superpixel).
-        gradcam_layer: feature layer for Grad-CAM (default: the bottleneck).
+        gradcam_layer: feature layer for Grad-CAM: a name, a path through nested sub-models
+            (``"deep_lab_v3_backbone/stack3_block0_out"``) or a layer object; default: the
+            bottleneck, also inside a backbone sub-model (see :class:`GradCAM`). The config
+            holds its path.
         gradcam_target: ``"masks"`` (target region = the true masks) or ``"prediction"``.
         from_logits: whether ``model`` outputs logits (used by Grad-CAM's prediction region).
         p, probabilities, mode, alpha, n_segments, compactness, seed, soft_lambda: as in :class:`HSMix`.
@@ -77,7 +80,7 @@ class HSMixModel(keras.Model):
         probabilities: Sequence[float] | None = None,
         mode: str | None = None,
         alpha: float | None = None,
-        gradcam_layer: str | None = None,
+        gradcam_layer: str | keras.layers.Layer | None = None,
         gradcam_target: str = "masks",
         from_logits: bool = True,
         n_segments: int | Sequence[int] | None = None,
@@ -96,6 +99,7 @@ class HSMixModel(keras.Model):
             raise ValueError(f"saliency must be one of {SALIENCY_SOURCES}, got {saliency!r}")
         if gradcam_target not in ("masks", "prediction"):
             raise ValueError(f"gradcam_target must be 'masks' or 'prediction', got {gradcam_target!r}")
+        _check_single_output(model)
         channels = _output_channels(model)
         if num_classes is not None and channels is not None and channels != num_classes:
             if not (channels == 1 and num_classes == 2):
@@ -107,7 +111,6 @@ class HSMixModel(keras.Model):
         self.num_classes = num_classes
         self.foreground_only = channels == 1 and num_classes == 2
         self.saliency = saliency
-        self.gradcam_layer = gradcam_layer
         self.gradcam_target = gradcam_target
         self.from_logits = from_logits
         self.recipe = get_recipe(recipe).name
@@ -121,6 +124,9 @@ class HSMixModel(keras.Model):
             name="hsmix",
         )
         self.gradcam = GradCAM(model, gradcam_layer, from_logits) if saliency == "gradcam" else None
+        if isinstance(gradcam_layer, keras.layers.Layer):  # kept (and serialised) as the path naming it
+            gradcam_layer = self.gradcam.layer_path if self.gradcam is not None else gradcam_layer.name
+        self.gradcam_layer = gradcam_layer
         if model.built:
             self.built = True  # all weights live in the wrapped, already built model
 
@@ -231,6 +237,21 @@ class HSMixModel(keras.Model):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
         return cls(**config)
+
+
+def _check_single_output(model: keras.Model) -> None:
+    """A model with several outputs (deep supervision, auxiliary heads) has no one target for the mixed masks."""
+    try:
+        outputs = model.outputs
+    except AttributeError:  # subclassed model: its output is checked by compute_loss
+        return
+    if outputs is not None and len(outputs) > 1:
+        names = getattr(model, "output_names", None) or list(range(len(outputs)))
+        raise ValueError(
+            f"model {model.name!r} has {len(outputs)} outputs ({names}); HSMixModel trains one segmentation "
+            "output against the mixed masks. Wrap the output to train, sharing its weights: "
+            "HSMixModel(keras.Model(model.inputs, model.outputs[0]), ...)"
+        )
 
 
 def _output_channels(model: keras.Model) -> int | None:

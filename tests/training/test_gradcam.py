@@ -49,7 +49,8 @@ def test_all_zero_map_gives_zeros_not_nan():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", kernel_initializer="zeros", name="conv")(inputs)
     outputs = keras.layers.Conv2D(2, 1, kernel_initializer="zeros")(x)
-    cam = grad_cam(keras.Model(inputs, outputs), tf.random.uniform((2, 16, 16, 3))).numpy()
+    with pytest.warns(UserWarning, match="has the output's resolution"):  # no bottleneck in this model
+        cam = grad_cam(keras.Model(inputs, outputs), tf.random.uniform((2, 16, 16, 3))).numpy()
     assert np.all(np.isfinite(cam)) and np.all(cam == 0)
 
 
@@ -126,3 +127,67 @@ def test_models_without_symbolic_inputs_are_refused_with_the_remedy():
         with pytest.raises(ValueError, match="saliency='static'"):
             HSMixModel(model, num_classes=2)
     HSMixModel(subclassed, num_classes=2, saliency="static")  # static saliency needs no feature map
+
+
+def _nested_model():
+    """A task model around a backbone sub-model (with a Sequential stage inside), a squeeze-excite
+    block at 1 x 1, and a head at the backbone's resolution followed by resizing."""
+    image = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="stem")(image)
+    x = keras.Sequential(
+        [keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="down"),
+         keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="deep")], name="stage")(x)
+    squeeze = keras.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
+    squeeze = keras.layers.Conv2D(8, 1, activation="sigmoid", name="excite")(squeeze)
+    x = keras.layers.Multiply(name="scale")([x, squeeze])
+    backbone = keras.Model(image, x, name="backbone")
+    inputs = keras.Input((32, 32, 3))
+    features = backbone(inputs)
+    features = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="neck")(features)
+    logits = keras.layers.Conv2D(2, 1, name="logits")(features)
+    outputs = keras.layers.Resizing(32, 32, name="resize")(logits)
+    return keras.Model(inputs, outputs, name="task"), backbone
+
+
+def test_search_descends_into_sub_models_and_skips_one_by_one_maps_and_the_head():
+    model, _ = _nested_model()
+    cam = GradCAM(model)
+    # lowest resolution 8 x 8: backbone/stage/deep and backbone/scale at depth 2 and 1, neck and logits
+    # at depth 0; the deepest nesting wins; the 1 x 1 squeeze-excite maps never do.
+    assert cam.layer_path == "backbone/stage/deep"
+    assert find_feature_layer(model).name == "deep"
+    assert cam.feature_model.outputs[0].shape[1:] == (8, 8, 8)
+    images = tf.random.uniform((2, 32, 32, 3), seed=4)
+    np.testing.assert_allclose(cam.feature_model(images)[1].numpy(), model(images).numpy(), atol=1e-6)
+
+
+def test_layers_inside_sub_models_by_path_name_or_object():
+    model, backbone = _nested_model()
+    for layer in ("backbone/stage/down", "backbone/down", "task/backbone/stage/down", "down",
+                  backbone.get_layer("stage").get_layer("down")):
+        assert GradCAM(model, layer).layer_path == "backbone/stage/down"
+    assert GradCAM(model, "backbone").layer_path == "backbone"  # a whole sub-model, as before
+    assert GradCAM(model, backbone).layer_path == "backbone"
+    cam = GradCAM(model, "backbone/scale")
+    assert cam(tf.random.uniform((2, 32, 32, 3))).shape == (2, 32, 32)
+    with pytest.raises(ValueError, match="is not a layer of model 'task' nor of its sub-models"):
+        GradCAM(model, "backbone/nope")
+    with pytest.raises(ValueError, match="is not a layer of model"):
+        GradCAM(model, keras.layers.Conv2D(2, 1))
+
+
+def test_a_shared_layer_is_ambiguous():
+    inputs = keras.Input((16, 16, 3))
+    conv = keras.layers.Conv2D(3, 3, padding="same", name="shared")
+    x = keras.layers.MaxPooling2D()(conv(conv(inputs)))
+    outputs = keras.layers.Conv2D(2, 1)(keras.layers.UpSampling2D()(x))
+    model = keras.Model(inputs, outputs)
+    with pytest.raises(ValueError, match="matches several layer calls"):
+        GradCAM(model, "shared")
+
+
+def test_nested_model_in_graph_mode():
+    model, _ = _nested_model()
+    cam = GradCAM(model)
+    out = tf.function(lambda x: cam(x))(tf.random.uniform((2, 32, 32, 3)))
+    assert out.shape == (2, 32, 32) and np.all(np.isfinite(out.numpy()))
