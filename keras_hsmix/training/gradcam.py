@@ -10,6 +10,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keras_hsmix.layers.backend import require_tensorflow_backend
+
 EPSILON = 1e-7
 
 PATH_SEPARATOR = "/"
@@ -286,6 +288,7 @@ class GradCAM:
     def __init__(
         self, model: keras.Model, layer: str | keras.layers.Layer | None = None, from_logits: bool = True
     ) -> None:
+        require_tensorflow_backend("GradCAM", "it takes the gradients of the model with tf.GradientTape")
         inputs, outputs, records = trace_feature_maps(model)
         if layer is None:
             chosen = choose_feature_map(model, records, outputs)
