@@ -9,22 +9,70 @@ Public API::
     keras_hsmix.grad_cam, GradCAM  # Seg-Grad-CAM saliency of a model
     keras_hsmix.HSMixModel         # model.fit with HSMix in train_step
     keras_hsmix.losses, metrics, models
+
+The names are imported on first use (PEP 562), so ``keras-hsmix --help`` and
+``import keras_hsmix.cli`` answer without loading TensorFlow.
 """
 
-import keras as _keras
+from __future__ import annotations
 
-if _keras.backend.backend() != "tensorflow":
-    # The mixing ops, the tf.data pipeline and HSMixModel's train_step (tf.GradientTape) are TensorFlow code.
-    raise ImportError(
-        f"keras-hsmix needs Keras' TensorFlow backend, but Keras runs on {_keras.backend.backend()!r}: "
-        "set KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing keras"
-    )
-
-from keras_hsmix import data, losses, metrics, models
-from keras_hsmix.layers import HardMix, HSMix, SoftMix
-from keras_hsmix.ops import slic_superpixels, static_saliency
-from keras_hsmix.training import GradCAM, HSMixModel, grad_cam
+import importlib
+import json
+import os
+import sys
 
 __version__ = "0.1.0"
 
+#: Public name -> the module that defines it (submodules map to themselves).
+_PUBLIC = {
+    "data": "keras_hsmix.data", "losses": "keras_hsmix.losses", "metrics": "keras_hsmix.metrics",
+    "models": "keras_hsmix.models",
+    "HardMix": "keras_hsmix.layers", "HSMix": "keras_hsmix.layers", "SoftMix": "keras_hsmix.layers",
+    "slic_superpixels": "keras_hsmix.ops", "static_saliency": "keras_hsmix.ops",
+    "GradCAM": "keras_hsmix.training", "HSMixModel": "keras_hsmix.training", "grad_cam": "keras_hsmix.training",
+}
+
 __all__ = ["data", "losses", "metrics", "models", "GradCAM", "HSMixModel", "grad_cam", "HardMix", "SoftMix", "HSMix", "slic_superpixels", "static_saliency", "__version__"]
+
+
+def _configured_backend() -> str:
+    """Keras' backend: asked of Keras when it is loaded, else read as Keras reads it (without loading it)."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as file:
+            return str(json.load(file).get("backend", "tensorflow"))
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _check_backend() -> None:
+    backend = _configured_backend()
+    if backend != "tensorflow":
+        # The mixing ops, the tf.data pipeline and HSMixModel's train_step (tf.GradientTape) are TensorFlow code.
+        raise ImportError(
+            f"keras-hsmix needs Keras' TensorFlow backend, but Keras runs on {backend!r}: "
+            "set KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing "
+            "keras"
+        )
+
+
+_check_backend()
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'keras_hsmix' has no attribute {name!r}")
+    module = importlib.import_module(_PUBLIC[name])
+    _check_backend()  # Keras is loaded now: ask it
+    value = module if module.__name__ == f"keras_hsmix.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))
