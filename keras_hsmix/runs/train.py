@@ -38,21 +38,21 @@ class TrainConfig:
     label_values: list[int] | None = None  # mask_mode="values": raw value of each class; None: 0..num_classes-1
     mask_suffix: str = ""  # a mask's file stem is its image's stem + this (e.g. "_mask")
     channels: int = 3  # image channels: 3 (RGB) or 1 (grayscale: CT, MRI, ultrasound, X-ray; RGB files become luma)
-    num_images: int = 64  # synthetic data only
+    num_images: int = 48  # synthetic data only
     val_fraction: float = 0.2
-    epochs: int = 25
+    epochs: int = 12
     batch_size: int = 8
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     lr_schedule: str = "constant"  # or "cosine": decays to learning_rate / 1000 over the run
     weight_decay: float = 0.0  # > 0: AdamW with this decoupled weight decay (the authors': 5e-4), 0: Adam
-    base_filters: int = 16
+    base_filters: int = 8
     depth: int = 3
     mixing: str = "hsmix"  # "hsmix" or "none"
     saliency: str = "gradcam"
     probabilities: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
     mode: str = "random"  # or "concat": hard- and soft-mixed batches concatenated, as the paper's code
     p: float = 0.5
-    n_segments: tuple[int, int] = (50, 100)
+    n_segments: tuple[int, int] = (20, 40)
     flips: bool = True
     color_jitter: float = 0.0  # strength of data.random_color_jitter (images only), 0: none
     # Momentum of the UNet's batch-norm moving statistics; None: Keras' 0.99, whose statistics need some 500 steps
