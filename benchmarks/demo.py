@@ -49,6 +49,7 @@ def run_demo(extra: list[str]) -> dict:
         "load_before": load_before,
         "load_after": os.getloadavg(),
         "stderr_lines": len(done.stderr.splitlines()),
+        "summary": done.stdout[done.stdout.rfind("done in "):].strip(),
         "config": {k: config[k] for k in ("size", "num_images", "epochs", "batch_size", "learning_rate",
                                           "base_filters", "depth", "n_segments")},
     }
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="run the demo this many times")
+    parser.add_argument("--show", action="store_true", help="print the demo's own summary (its last lines)")
     parser.add_argument("extra", nargs="*", help="options passed to keras-hsmix train (after --)")
     args = parser.parse_args(argv)
     print(f"cores: {os.cpu_count()} (affinity: {len(os.sched_getaffinity(0))})")
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {i + 1}: validation DSC {r['val_dice']:.4f}, wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s "
               f"(user + system), load average {r['load_before'][0]:.2f} before, {r['load_after'][0]:.2f} after, "
               f"{r['stderr_lines']} stderr line(s); settings {r['config']}", flush=True)
+        if args.show:
+            print(r["summary"])
     return 0
 
 

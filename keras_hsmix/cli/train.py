@@ -38,6 +38,8 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Checks what argparse's types cannot, before anything is read or written."""
     args.n_segments = n_segments_range(args.n_segments, parser)
     check_output_file(parser, "--out", args.out, folder=True)
+    if args.test_data is not None and not os.path.isdir(args.test_data):  # read only after training: check it now
+        parser.error(f"--test-data {args.test_data}: not a folder (it must hold images/ and masks/)")
     if args.size < 16:
         parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {args.size}")
     if args.size % (2 ** args.depth):

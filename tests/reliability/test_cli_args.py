@@ -76,3 +76,11 @@ def test_train_refuses_an_out_that_is_a_file_before_loading_data(tmp_path, capsy
 def test_preview_refuses_an_out_that_is_a_folder(tmp_path, capsys):
     err = _refused(capsys, ["preview", "--out", str(tmp_path), "--pairs", "1"])
     assert "--out" in err and "is a folder" in err
+
+
+def test_train_refuses_a_missing_test_folder_before_training(tmp_path, capsys):
+    # --test-data is read after training: a typo used to cost the whole run before it was reported.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, "--test-data", str(tmp_path / "typo")])
+    assert "--test-data" in err and "not a folder" in err
+    assert not out.exists()
