@@ -32,7 +32,7 @@ _PUBLIC = {
     "GradCAM": "keras_hsmix.training", "HSMixModel": "keras_hsmix.training", "grad_cam": "keras_hsmix.training",
 }
 
-__all__ = ["data", "losses", "metrics", "models", "GradCAM", "HSMixModel", "grad_cam", "HardMix", "SoftMix", "HSMix", "slic_superpixels", "static_saliency", "__version__"]
+__all__ = ["GradCAM", "HSMix", "HSMixModel", "HardMix", "SoftMix", "__version__", "data", "grad_cam", "losses", "metrics", "models", "slic_superpixels", "static_saliency"]
 
 
 def _configured_backend() -> str:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from keras_hsmix.cli import compare, preview, train
-from keras_hsmix.cli.common import HelpFormatter, add_verbosity_arguments, cli_words, setup_logging
+from keras_hsmix.cli.common import (
+    HelpFormatter,
+    add_verbosity_arguments,
+    cli_words,
+    setup_logging,
+)
 
 SUBCOMMANDS = (preview, train, compare)
 #: Errors a user can cause (bad data, a path that exists, a missing file, TensorFlow's checks of the data, another

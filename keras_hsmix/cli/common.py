@@ -6,11 +6,12 @@ Nothing here imports TensorFlow at module level: ``keras-hsmix --help`` answers 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 
 # ---------------------------------------------------------------- argument types (checked before anything is written)
@@ -19,7 +20,7 @@ def _number(kind: Callable, text: str, ok: Callable, expected: str):
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if value != value or not ok(value):  # value != value: NaN
+    if math.isnan(value) or not ok(value):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
 
@@ -182,13 +183,13 @@ def _import_tensorflow_filtering_stderr() -> None:
     try:
         saved = os.dup(2)
     except OSError:  # no stderr file descriptor (embedded interpreters): import as usual
-        import tensorflow  # noqa: F401
+        import tensorflow
         return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
             import keras  # noqa: F401  (its import prints through TensorFlow too)
+            import tensorflow  # noqa: F401
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -5,13 +5,14 @@ epochs) must reach the demo's threshold. No wall-clock limit here: ``python benc
 
 from __future__ import annotations
 
-import numpy as np
+import pytest
 
 from keras_hsmix.runs.train import TrainConfig, train
 
 THRESHOLD = 0.85  # the demo's goal (issue 25), at its defaults and here
 
 
+@pytest.mark.slow
 def test_demo_recipe_reaches_the_threshold_on_a_reduced_setting(tmp_path):
     config = TrainConfig(out=str(tmp_path / "demo"), size=32, depth=2, base_filters=8, num_images=32, epochs=12,
                          batch_size=4, n_segments=(15, 30), bn_momentum=0.9)
@@ -20,6 +21,7 @@ def test_demo_recipe_reaches_the_threshold_on_a_reduced_setting(tmp_path):
     assert dice >= THRESHOLD, results
     # Not the failure of issue 25: the exported model does not predict foreground everywhere.
     import tensorflow as tf
+
     from keras_hsmix.data import synthetic_arrays
 
     images, masks = synthetic_arrays(4, (32, 32), seed=123)
