@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from keras_hsmix.cli.common import is_tensorflow_log_line  # (no TensorFlow import)
 
 
 def run_demo(extra: list[str]) -> dict:
@@ -48,7 +50,8 @@ def run_demo(extra: list[str]) -> dict:
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "load_before": load_before,
         "load_after": os.getloadavg(),
-        "stderr_lines": len(done.stderr.splitlines()),
+        "stderr_lines": done.stderr.count("\n"),  # SLIC's progress bar redraws with "\r": one line
+        "tensorflow_lines": sum(is_tensorflow_log_line(line) for line in done.stderr.splitlines()),
         "summary": done.stdout[done.stdout.rfind("done in "):].strip(),
         "config": {k: config[k] for k in ("size", "num_images", "epochs", "batch_size", "learning_rate",
                                           "base_filters", "depth", "n_segments")},
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         r = run_demo(args.extra)
         print(f"run {i + 1}: validation DSC {r['val_dice']:.4f}, wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s "
               f"(user + system), load average {r['load_before'][0]:.2f} before, {r['load_after'][0]:.2f} after, "
-              f"{r['stderr_lines']} stderr line(s); settings {r['config']}", flush=True)
+              f"{r['stderr_lines']} stderr line(s), {r['tensorflow_lines']} of TensorFlow's; settings {r['config']}", flush=True)
         if args.show:
             print(r["summary"])
     return 0
