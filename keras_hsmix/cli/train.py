@@ -94,8 +94,8 @@ def intro(args: argparse.Namespace) -> str:
     source = args.data or f"built-in synthetic data ({args.num_images} images)"
     mixing = f"HSMix ({args.saliency} saliency)" if args.mixing == "hsmix" else "no mixing"
     return (f"{'resuming' if args.resume else 'training'} a UNet (depth {args.depth}, {args.base_filters} base "
-            f"filters) with {mixing} on {source}, {args.size}x{args.size} px, {args.epochs} epochs; run folder "
-            f"{args.out}")
+            f"filters) with {mixing} on {source}, {args.size}x{args.size} px, {args.epochs} "
+            f"epoch{'s' if args.epochs > 1 else ''}; run folder {args.out}")
 
 
 def summary(results: dict, out: str, seconds: float) -> str:
