@@ -13,13 +13,37 @@ Public API::
     keras_hsmix.grad_cam, GradCAM  # Seg-Grad-CAM saliency of a model
     keras_hsmix.HSMixModel         # model.fit with HSMix in train_step
     keras_hsmix.losses, metrics, models
+
+The names are imported on first use (PEP 562), so ``keras-hsmix --help`` and
+``import keras_hsmix.cli`` answer without loading TensorFlow.
 """
 
-from keras_hsmix import data, losses, metrics, models
-from keras_hsmix.layers import HardMix, HSMix, SoftMix
-from keras_hsmix.ops import slic_superpixels, static_saliency
-from keras_hsmix.training import GradCAM, HSMixModel, grad_cam
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["data", "losses", "metrics", "models", "GradCAM", "HSMixModel", "grad_cam", "HardMix", "SoftMix", "HSMix", "slic_superpixels", "static_saliency", "__version__"]
+#: Public name -> the module that defines it (submodules map to themselves).
+_PUBLIC = {
+    "data": "keras_hsmix.data", "losses": "keras_hsmix.losses", "metrics": "keras_hsmix.metrics",
+    "models": "keras_hsmix.models",
+    "HardMix": "keras_hsmix.layers", "HSMix": "keras_hsmix.layers", "SoftMix": "keras_hsmix.layers",
+    "slic_superpixels": "keras_hsmix.ops", "static_saliency": "keras_hsmix.ops",
+    "GradCAM": "keras_hsmix.training", "HSMixModel": "keras_hsmix.training", "grad_cam": "keras_hsmix.training",
+}
+
+__all__ = ["GradCAM", "HSMix", "HSMixModel", "HardMix", "SoftMix", "__version__", "data", "grad_cam", "losses", "metrics", "models", "slic_superpixels", "static_saliency"]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'keras_hsmix' has no attribute {name!r}")
+    module = importlib.import_module(_PUBLIC[name])
+    value = module if module.__name__ == f"keras_hsmix.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

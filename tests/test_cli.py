@@ -32,7 +32,7 @@ def test_preview_missing_folder(tmp_path, capsys):
 def test_train_builtin_and_refuses_to_clobber(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--epochs", "1", "--size", "32", "--num-images", "8", "--base-filters", "4",
-            "--depth", "2", "--n-segments", "20", "30", "--verbose", "0"]
+            "--depth", "2", "--n-segments", "20", "30", "-q"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(args) == 0
@@ -49,13 +49,15 @@ def test_train_with_colour_jitter_records_it_and_rejects_a_negative_strength(tmp
     import json
 
     base = ["--epochs", "1", "--size", "32", "--num-images", "8", "--base-filters", "4", "--depth", "2",
-            "--n-segments", "20", "30", "--verbose", "0"]
+            "--n-segments", "20", "30", "-q"]
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--color-jitter", "1.0", *base]) == 0
     assert json.loads((out / "config.json").read_text())["color_jitter"] == 1.0
     bad = tmp_path / "bad"
-    assert main(["train", "--out", str(bad), "--color-jitter", "-1", *base]) == 2
-    assert "color_jitter must be >= 0" in capsys.readouterr().err and not bad.exists()
+    with pytest.raises(SystemExit) as exit_info:  # refused by the parser, before anything is written
+        main(["train", "--out", str(bad), "--color-jitter", "-1", *base])
+    assert exit_info.value.code == 2 and not bad.exists()
+    assert "--color-jitter: expected a number >= 0, got '-1'" in capsys.readouterr().err
 
 
 def _write_pairs(root, pairs, mask_suffix=""):
@@ -84,11 +86,12 @@ def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, caps
 
     data = _multiclass_folder(tmp_path / "data")
     base = ["--data", str(data), "--epochs", "1", "--size", "24", "--num-classes", "3", "--base-filters", "4",
-            "--depth", "2", "--n-segments", "10", "20", "--verbose", "0", "--mask-suffix", "_mask"]
+            "--depth", "2", "--n-segments", "10", "20", "-q", "--mask-suffix", "_mask"]
     # Binary mask modes with three classes would train on two: refused before anything is written.
     wrong = tmp_path / "wrong"
     assert main(["train", "--out", str(wrong), *base]) == 2
-    assert "mask_mode='nonzero' makes binary masks" in capsys.readouterr().err and not wrong.exists()
+    err = capsys.readouterr().err  # in the CLI's words: flags, not the library's Python arguments
+    assert "--mask-mode nonzero makes binary masks" in err and "mask_mode=" not in err and not wrong.exists()
 
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--mask-mode", "values", *base]) == 0
@@ -108,8 +111,9 @@ def test_preview_with_mask_values(tmp_path, capsys):
     out = tmp_path / "p.png"
     args = ["preview", "--data", str(data), "--out", str(out), "--size", "32", "--pairs", "1", "--n-segments", "10",
             "--mask-suffix", "_mask", "--mask-mode", "values"]
-    assert main(args) == 2
-    assert "--label-values" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2 and "--label-values" in capsys.readouterr().err
     assert main([*args, "--label-values", "0", "1", "2"]) == 0 and out.exists()
 
 
@@ -133,7 +137,7 @@ def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--data", str(data), "--test-data", str(data), "--channels", "1",
             "--epochs", "1", "--size", "24", "--base-filters", "4", "--depth", "2", "--n-segments", "10", "20",
-            "--verbose", "0"]
+            "-q"]
     assert main(args) == 0
     assert json.loads((out / "config.json").read_text())["channels"] == 1
     assert 0.0 <= json.loads((out / "results.json").read_text())["test"]["dice"] <= 1.0

@@ -4,34 +4,61 @@ from __future__ import annotations
 
 import argparse
 
-from keras_hsmix.cli.common import add_mask_arguments
+from keras_hsmix.cli.common import (
+    add_mask_arguments,
+    add_verbosity_arguments,
+    check_output_file,
+    non_negative_int,
+    positive_int,
+    probability,
+)
+
+
+def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Checks what argparse's types cannot, before anything is read or written."""
+    check_output_file(parser, "--out", args.out, folder=False)
+    if args.size < 16:
+        parser.error(f"--size: expected an integer >= 16, got {args.size}")
+    if args.mask_mode == "values" and args.label_values is None:
+        parser.error("--mask-mode values needs --label-values (the raw mask value of each class, in class order)")
 
 
 def run(args: argparse.Namespace) -> int:
     from keras_hsmix.data import load_arrays
     from keras_hsmix.visualize import preview_figure
 
-    if args.mask_mode == "values" and args.label_values is None:
-        raise ValueError("--mask-mode values needs --label-values (the raw mask value of each class, in class order)")
+    source = args.data or "built-in synthetic data"
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
+    say(f"[1/2] loading {2 * args.pairs} images ({args.size}x{args.size} px) from {source}")
     images, masks = load_arrays(args.data, args.size, 2 * args.pairs, args.mask_mode, args.seed,
                                 label_values=args.label_values, mask_suffix=args.mask_suffix,
                                 channels=args.channels)
     num_classes = max(2, int(masks.max()) + 1)  # binary folders and the built-in data: 2
+    say(f"[2/2] superpixels (SLIC, {args.n_segments} per image), hard and soft mixes, saliency, drawing "
+        f"{len(images) // 2} row(s)")
     path = preview_figure(images, masks, args.out, num_classes=num_classes, n_segments=args.n_segments, p=args.p,
                           seed=args.seed)
-    source = args.data or "built-in synthetic data"
     print(f"wrote {path} ({len(images) // 2} pairs from {source})")
     return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("preview", help="write a PNG grid of hard and soft mixes")
+    p = sub.add_parser(
+        "preview", help="write a PNG grid of hard and soft mixes",
+        description="Draw hard and soft HSMix mixes of image pairs (A, B, B's superpixels, the hard mix, the "
+                    "static saliency of A and B, the soft mix and its mask) into a PNG grid, one row per pair.",
+    )
     p.add_argument("--data", default=None, help="folder with images/ and masks/ (default: built-in synthetic data)")
     p.add_argument("--out", default="preview.png", help="output PNG path")
-    p.add_argument("--size", type=int, default=224, help="resize images to SIZE x SIZE")
-    p.add_argument("--pairs", type=int, default=2, help="number of image pairs (rows)")
-    p.add_argument("--n-segments", type=int, default=300, help="SLIC superpixels per image")
-    p.add_argument("--p", type=float, default=0.5, help="probability of picking a superpixel")
+    p.add_argument("--size", type=positive_int, default=224,
+                   help="resize images to SIZE x SIZE for the figure (larger than train's default of 64, to be "
+                        "legible; --size 64 shows what train's defaults see)")
+    p.add_argument("--pairs", type=positive_int, default=2, help="number of image pairs (rows)")
+    p.add_argument("--n-segments", type=positive_int, default=300,
+                   help="SLIC superpixels per image (one per about 170 pixels at 224 px; train's 20 40 at 64 px is "
+                        "the same density)")
+    p.add_argument("--p", type=probability, default=0.5, help="probability of picking a superpixel")
     add_mask_arguments(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the images and the mixes")
+    add_verbosity_arguments(p)
+    p.set_defaults(func=run, check=check)

@@ -1,11 +1,57 @@
-"""``keras-hsmix train``: train a UNet with HSMix (resumable)."""
+"""``keras-hsmix train``: train a UNet with HSMix (resumable), then print what it measured and where it wrote."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import time
 
-from keras_hsmix.cli.common import add_mask_arguments
+from keras_hsmix.cli.common import (
+    add_mask_arguments,
+    add_verbosity_arguments,
+    check_output_file,
+    fit_verbosity,
+    n_segments_range,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+
+#: The demo's defaults (issue 25): on the built-in data, ``keras-hsmix train --out runs/demo`` reaches a
+#: validation DSC >= 0.85 in about a minute on 2 cores (``python benchmarks/demo.py`` measures it: DSC 0.934, 75 s
+#: of CPU time).
+SIZE = 64
+NUM_IMAGES = 48
+EPOCHS = 12
+BATCH_SIZE = 8
+LEARNING_RATE = 3e-3
+BASE_FILTERS = 8
+DEPTH = 3
+N_SEGMENTS = (20, 40)
+#: Not Keras' 0.99: with it the moving statistics need some 500 steps to settle, and the demo's short run
+#: validated with unsettled ones (training DSC 0.93, validation 0.47: foreground everywhere).
+BN_MOMENTUM = 0.9
+
+
+def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Checks what argparse's types cannot, before anything is read or written."""
+    args.n_segments = n_segments_range(args.n_segments, parser)
+    check_output_file(parser, "--out", args.out, folder=True)
+    if args.test_data is not None and not os.path.isdir(args.test_data):  # read only after training: check it now
+        parser.error(f"--test-data {args.test_data}: not a folder (it must hold images/ and masks/)")
+    if args.size < 16:
+        parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {args.size}")
+    if args.size % (2 ** args.depth):
+        parser.error(f"--size {args.size} is not divisible by 2**--depth = {2 ** args.depth} (the UNet halves it "
+                     f"--depth times); choose --size a multiple of {2 ** args.depth} or a smaller --depth")
+    if args.num_classes < 2:
+        parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got "
+                     f"{args.num_classes}")
+    if args.data is None and args.num_images < 2:
+        parser.error(f"--num-images: expected an integer >= 2 (a validation image is held out), got "
+                     f"{args.num_images}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,42 +77,82 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         mixing=args.mixing,
         saliency=args.saliency,
-        n_segments=(args.n_segments[0], args.n_segments[-1]),
+        n_segments=args.n_segments,
         flips=not args.no_flips,
         color_jitter=args.color_jitter,
+        bn_momentum=args.bn_momentum,
         seed=args.seed,
     )
-    results = train(config, resume=args.resume, verbose=args.verbose)
-    print(json.dumps(results, indent=2))
-    print(f"run folder: {args.out} (best.weights.h5, history.csv, saved_model/)")
+    start = time.perf_counter()
+    results = train(config, resume=args.resume, verbose=fit_verbosity(args.quiet))
+    print(summary(results, args.out, time.perf_counter() - start))
     return 0
 
 
+def intro(args: argparse.Namespace) -> str:
+    """The first line: what is about to be trained, on what, and where it goes."""
+    source = args.data or f"built-in synthetic data ({args.num_images} images)"
+    mixing = f"HSMix ({args.saliency} saliency)" if args.mixing == "hsmix" else "no mixing"
+    return (f"{'resuming' if args.resume else 'training'} a UNet (depth {args.depth}, {args.base_filters} base "
+            f"filters) with {mixing} on {source}, {args.size}x{args.size} px, {args.epochs} "
+            f"epoch{'s' if args.epochs > 1 else ''}; run folder {args.out}")
+
+
+def summary(results: dict, out: str, seconds: float) -> str:
+    """What the run measured and where each output is."""
+    lines = [f"done in {seconds:.0f} s"]
+    for split, scores in results.items():
+        if isinstance(scores, dict) and "dice" in scores:
+            lines.append(f"{split}: DSC {scores['dice']:.4f}  JAC {scores['jaccard']:.4f}  "
+                         f"HD95 {scores['hd95']:.2f} px")
+    outputs = [("run folder", ""), ("best weights", "best.weights.h5"), ("history", "history.csv"),
+               ("results", "results.json"), ("settings", "config.json"), ("SavedModel", "saved_model")]
+    width = max(len(name) for name, _ in outputs)
+    lines += [f"{name + ':':<{width + 1}} {os.path.join(out, rel) if rel else out}" for name, rel in outputs]
+    return "\n".join(lines)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a UNet with HSMix on a folder or the built-in data")
+    p = sub.add_parser(
+        "train", help="train a UNet with HSMix on a folder or the built-in data",
+        description="Train a UNet with HSMix (resumable: --resume), evaluate DSC / JAC / HD95 on a held-out "
+                    "validation split (and --test-data), export a SavedModel. At the defaults, on the built-in "
+                    "data, it reaches a validation DSC of 0.93 using 75 s of CPU time (about a minute on 2 cores).",
+    )
     p.add_argument("--data", default=None, help="training folder with images/ and masks/ (default: built-in data)")
-    p.add_argument("--test-data", default=None, help="optional test folder, evaluated at the end")
-    p.add_argument("--out", default="runs/hsmix", help="run folder (checkpoints, history, results)")
+    p.add_argument("--test-data", default=None, help="test folder, evaluated at the end (default: none)")
+    p.add_argument("--out", default="runs/hsmix", help="run folder (checkpoints, history, results, SavedModel)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--num-classes", type=int, default=2)
+    p.add_argument("--size", type=positive_int, default=SIZE,
+                   help="resize images to SIZE x SIZE, a multiple of 2**--depth (small for a fast demo; preview draws at 224 "
+                        "to be legible)")
+    p.add_argument("--num-classes", type=positive_int, default=2, help="classes including background")
     add_mask_arguments(p)
-    p.add_argument("--num-images", type=int, default=32, help="built-in data only")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--num-images", type=positive_int, default=NUM_IMAGES,
+                   help="built-in data only: number of synthetic images (20 %% held out for validation)")
+    p.add_argument("--epochs", type=positive_int, default=EPOCHS, help="passes over the training images")
+    p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE, help="images per optimizer step")
+    p.add_argument("--lr", type=positive_float, default=LEARNING_RATE, help="learning rate of Adam (or AdamW)")
     p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
                    help="constant, or cosine decay to lr / 1000 over the run")
-    p.add_argument("--weight-decay", type=float, default=0.0,
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0,
                    help="> 0: AdamW with this weight decay (the authors' GlaS recipe: --lr 2e-3 --weight-decay 5e-4)")
-    p.add_argument("--base-filters", type=int, default=16)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--mixing", default="hsmix", choices=["hsmix", "none"])
-    p.add_argument("--saliency", default="gradcam", choices=["gradcam", "static", "random"])
-    p.add_argument("--n-segments", type=int, nargs="+", default=[200, 400], help="N or LOW HIGH")
-    p.add_argument("--no-flips", action="store_true")
-    p.add_argument("--color-jitter", type=float, default=0.0,
+    p.add_argument("--base-filters", type=positive_int, default=BASE_FILTERS,
+                   help="filters of the UNet's first level (doubled at each level down)")
+    p.add_argument("--bn-momentum", type=probability, default=BN_MOMENTUM,
+                   help="momentum of the batch-norm moving statistics used for validation and export (Keras' "
+                        "default 0.99 needs hundreds of steps to settle; 0.9 suits short runs)")
+    p.add_argument("--depth", type=positive_int, default=DEPTH, help="UNet levels (down-samplings)")
+    p.add_argument("--mixing", default="hsmix", choices=["hsmix", "none"],
+                   help="hsmix: hard, soft or no mixing per batch, at random; none: no mixing (a baseline)")
+    p.add_argument("--saliency", default="gradcam", choices=["gradcam", "static", "random"],
+                   help="what weighs the soft mix: the model's Grad-CAM, static (image) saliency, or random")
+    p.add_argument("--n-segments", type=positive_int, nargs="+", default=list(N_SEGMENTS), metavar="N",
+                   help="SLIC superpixels per image: N, or LOW HIGH (drawn per image); 20 40 at 64 px is one per 100-200 "
+                        "pixels, as preview's 300 at 224 px")
+    p.add_argument("--no-flips", action="store_true", help="no random flips of the training images")
+    p.add_argument("--color-jitter", type=non_negative_float, default=0.0,
                    help="strength of the colour (stain) jitter of each training image, 0: none, 1: light")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", type=int, default=2)
-    p.set_defaults(func=run)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data split, model and draws")
+    add_verbosity_arguments(p)
+    p.set_defaults(func=run, check=check, intro=intro)

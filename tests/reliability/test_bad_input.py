@@ -285,7 +285,7 @@ def test_cli_train_on_bad_folder_fails_clearly_and_writes_nothing(
     bad = damage(data)
     before = snapshot(data)
     out = tmp_path / "run"
-    code = main(["train", "--data", str(data), "--out", str(out), "--size", "16", "--epochs", "1", "--verbose", "0"])
+    code = main(["train", "--data", str(data), "--out", str(out), "--size", "16", "--epochs", "1", "-q"])
     err = capsys.readouterr().err
     assert code == 2
     assert "keras-hsmix train: error:" in err and re.search(message, err), err

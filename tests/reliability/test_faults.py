@@ -29,7 +29,7 @@ from tests.conftest import REPO_ROOT
 EPOCHS = 3
 TRAIN_ARGS = [
     "--size", "32", "--depth", "2", "--base-filters", "4", "--num-images", "24", "--n-segments", "20", "30",
-    "--epochs", str(EPOCHS), "--batch-size", "4", "--verbose", "2",
+    "--epochs", str(EPOCHS), "--batch-size", "4",  # stdout is not a terminal: one line per epoch
 ]
 
 

@@ -1,0 +1,86 @@
+"""Issue 27's command-line cases: bad arguments are refused by the parser, in the CLI's words, before anything is
+read or written (no run folder, no config.json), with exit status 2."""
+
+from __future__ import annotations
+
+import pytest
+
+from keras_hsmix.cli import main
+
+#: Small, valid settings; each case below spoils one of them.
+TRAIN = ["--size", "32", "--num-images", "8", "--epochs", "1", "--base-filters", "4", "--depth", "2",
+         "--n-segments", "20", "30", "-q"]
+
+
+def _refused(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("epochs", ["0", "-1"])
+def test_train_refuses_zero_or_negative_epochs(tmp_path, capsys, epochs):
+    # Issue 27 #3: --epochs 0 used to exit 0 and export an untrained model.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, "--epochs", epochs])
+    assert "--epochs" in err and "expected an integer >= 1" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("values", [["10", "20", "999"], ["30", "20"]])
+def test_train_refuses_n_segments_other_than_n_or_low_high(tmp_path, capsys, values):
+    # Issue 27 #4: "--n-segments 10 20 999" kept 10 and 999 and dropped 20 without a word.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, "--n-segments", *values])
+    assert "--n-segments" in err and ("N or LOW HIGH" in err or "LOW must be <= HIGH" in err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("pairs", ["0", "-2"])
+def test_preview_refuses_zero_pairs(tmp_path, capsys, pairs):
+    # Issue 27 #5: --pairs 0 was read as "not given" and drew 16 pairs.
+    out = tmp_path / "p.png"
+    err = _refused(capsys, ["preview", "--out", str(out), "--pairs", pairs])
+    assert "--pairs" in err and "expected an integer >= 1" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--batch-size", "0"), ("--batch-size", "x"), ("--n-segments", "0"), ("--depth", "0"), ("--depth", "-2"),
+    ("--base-filters", "0"), ("--num-images", "0"), ("--num-images", "1"), ("--lr", "0"), ("--lr", "nan"),
+    ("--size", "0"), ("--size", "30"), ("--weight-decay", "-1"), ("--color-jitter", "-1"), ("--seed", "-1"),
+    ("--num-classes", "1"),
+])
+def test_train_refuses_bad_values_before_writing_anything(tmp_path, capsys, flag, value):
+    # Issue 27 #9: these used to be refused only after the run folder and its config.json were written.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, flag, value])
+    assert flag in err, err
+    assert not out.exists()
+
+
+def test_train_refuses_an_out_that_is_a_file_before_loading_data(tmp_path, capsys):
+    # Issue 27 #10: a FileExistsError traceback after the data was loaded. The data folder here does not exist:
+    # the --out error comes first, so nothing was read.
+    out = tmp_path / "taken"
+    out.write_text("a file")
+    err = _refused(capsys, ["train", "--out", str(out), "--data", str(tmp_path / "missing"), *TRAIN])
+    assert f"--out {out}: exists and is not a folder" in err and "Traceback" not in err
+    assert out.read_text() == "a file"
+    nested = out / "run"  # a folder inside that file
+    err = _refused(capsys, ["train", "--out", str(nested), *TRAIN])
+    assert "is a file, not a folder" in err
+
+
+def test_preview_refuses_an_out_that_is_a_folder(tmp_path, capsys):
+    err = _refused(capsys, ["preview", "--out", str(tmp_path), "--pairs", "1"])
+    assert "--out" in err and "is a folder" in err
+
+
+def test_train_refuses_a_missing_test_folder_before_training(tmp_path, capsys):
+    # --test-data is read after training: a typo used to cost the whole run before it was reported.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, "--test-data", str(tmp_path / "typo")])
+    assert "--test-data" in err and "not a folder" in err
+    assert not out.exists()

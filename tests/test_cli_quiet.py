@@ -1,0 +1,207 @@
+"""The command line as a new user meets it (issue 25): ``--help`` without TensorFlow, every option with a help text
+and its default, no TensorFlow / absl / oneDNN / CUDA log line on stderr at default verbosity, ``-v`` for more,
+progress on a terminal and one line per epoch in a log, errors in the CLI's words without a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_hsmix.cli import build_parser, main
+from keras_hsmix.cli.common import cli_words, fit_verbosity, is_tensorflow_log_line
+
+ROOT = Path(__file__).resolve().parents[1]
+#: What TensorFlow 2.21 printed before this was fixed (issue 25), one line of each kind.
+TF_LINES = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    ("I0000 00:00:1796466507.055884   26384 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will "
+     "not be used."),
+    ("I0000 00:00:1796466507.453201   26384 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
+     "available CPU instructions in performance-critical operations."),
+    ("To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate "
+     "compiler flags."),
+    ("E0000 00:00:1796466826.610930   32052 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: Failed "
+     "call to cuInit: UNKNOWN ERROR (303)"),
+    "I0000 00:00:1796466913.227923     525 service.cc:153] XLA service 0x7f19e4086130 initialized for platform Host",
+    ("I0000 00:00:1796466916.817115     525 device_compiler.h:208] Compiled cluster using XLA!  This line is logged "
+     "at most once for the lifetime of the process."),
+    ("oneDNN custom operations are on. You may see slightly different numerical results due to floating-point "
+     "round-off errors from different computation orders."),
+]
+#: Words that no line of stderr may hold at default verbosity.
+TF_WORDS = ("absl", "oneDNN", "cuInit", "cuda", "cpu_feature_guard", "XLA", "tensorflow/")
+
+
+def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """``python -m keras_hsmix.cli ARGS`` in a subprocess (stdout and stderr are pipes, not a terminal)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run([sys.executable, "-m", "keras_hsmix.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def _assert_no_tensorflow_lines(stderr: str) -> None:
+    noisy = [line for line in stderr.splitlines() if is_tensorflow_log_line(line) or any(w in line for w in TF_WORDS)]
+    assert not noisy, "TensorFlow log lines reached stderr:\n" + "\n".join(noisy)
+
+
+def test_help_answers_without_importing_tensorflow():
+    code = (
+        "import sys, contextlib, io\n"
+        "from keras_hsmix.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['preview', '--help'], ['compare', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit as exit:\n"
+        "            assert exit.code == 0, (argv, exit.code)\n"
+        "    assert 'usage: keras-hsmix' in out.getvalue(), argv\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+    assert done.stderr == ""
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("command", ["train", "preview"])
+def test_every_option_has_a_help_text_and_shows_its_default(command):
+    sub = _subparsers(build_parser())[command]
+    formatter = sub._get_formatter()
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{command} {action.option_strings}: no help text"
+        text = formatter._get_help_string(action) % {"default": action.default, "prog": "", "choices": ""}
+        flag = action.nargs == 0  # store_true / count: off unless given
+        assert flag or "default" in text, f"{command} {action.option_strings}: the help shows no default: {text!r}"
+
+
+def test_shared_options_have_the_same_defaults_across_subcommands():
+    subs = _subparsers(build_parser())
+    train, preview = ({a.dest: a.default for a in subs[c]._actions} for c in ("train", "preview"))
+    for dest in ("mask_mode", "label_values", "channels", "mask_suffix", "seed", "data"):
+        assert train[dest] == preview[dest], dest
+    # --size differs on purpose (train: a fast demo; preview: a legible figure) and both helps say so.
+    size_help = {c: next(a.help for a in subs[c]._actions if a.dest == "size") for c in ("train", "preview")}
+    assert "224" in size_help["train"] and "64" in size_help["preview"]
+
+
+def test_cli_defaults_are_the_library_run_defaults():
+    """`keras-hsmix train` and `TrainConfig()` describe the same run (the CLI cannot import TrainConfig for its
+    defaults without loading TensorFlow)."""
+    from keras_hsmix.runs.train import TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    config = TrainConfig()
+    pairs = {"size": "size", "num_images": "num_images", "epochs": "epochs", "batch_size": "batch_size",
+             "lr": "learning_rate", "base_filters": "base_filters", "depth": "depth", "seed": "seed",
+             "mixing": "mixing", "saliency": "saliency", "color_jitter": "color_jitter",
+             "weight_decay": "weight_decay", "lr_schedule": "lr_schedule", "num_classes": "num_classes"}
+    for arg, field in pairs.items():
+        assert getattr(args, arg) == getattr(config, field), arg
+    assert tuple(args.n_segments) == tuple(config.n_segments)
+    # The one difference: the CLI's short runs settle batch norm faster; library callers (the study) keep Keras' 0.99.
+    assert args.bn_momentum == 0.9 and config.bn_momentum is None
+
+
+@pytest.mark.parametrize("line", TF_LINES)
+def test_the_tensorflow_log_lines_of_issue_25_are_recognised(line):
+    assert is_tensorflow_log_line(line)
+
+
+@pytest.mark.parametrize("line", ["keras-hsmix train: error: --out x: exists", "Epoch 1/3", "SLIC 3 level(s): 50%",
+                                  "UserWarning: something of ours", "I think 0000 is fine"])
+def test_other_lines_are_kept(line):
+    assert not is_tensorflow_log_line(line)
+
+
+def test_library_messages_in_cli_words():
+    message = ("unpaired files: 2 mask(s) in 'm' without an image in 'i': a_mask.png, b_mask.png (the masks look "
+               "named '<image stem>_mask': pass mask_suffix='_mask' to pair them; or pass allow_unpaired=True, or "
+               "on_error='skip' in load_folder, to skip them)")
+    words = cli_words(message)
+    assert "--mask-suffix _mask" in words, words
+    assert "mask_suffix" not in words and "allow_unpaired" not in words and "on_error" not in words, words
+    assert cli_words("use mask_mode='values' (CLI: --mask-mode values), with label_values=[0, 255]") == (
+        "use --mask-mode values, with --label-values 0 255")
+    assert cli_words("learning_rate must be > 0, got 0") == "--lr must be > 0, got 0"
+    assert cli_words("image has 4 channels") == "image has 4 channels"  # ordinary words stay
+
+
+def test_progress_bar_on_a_terminal_one_line_per_epoch_otherwise():
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert fit_verbosity(False, Stream(True)) == 1
+    assert fit_verbosity(False, Stream(False)) == 2
+    assert fit_verbosity(True, Stream(True)) == 0
+
+
+def test_unpaired_files_error_names_the_flag_and_no_traceback(tmp_path, capsys):
+    """Issue 25: the unpaired-files error raised under the CLI suggested ``mask_suffix='_mask'``."""
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "masks").mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "data" / "images" / f"{i}.png")
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "data" / "masks" / f"{i}_mask.png")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(out), "--size", "16", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-hsmix train: error: unpaired files") and "--mask-suffix _mask" in err, err
+    assert "mask_suffix" not in err and "allow_unpaired" not in err and "Traceback" not in err, err
+    assert not out.exists()
+    # -v adds the traceback
+    assert main(["train", "-v", "--data", str(tmp_path / "data"), "--out", str(out), "--size", "16", "-q"]) == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_at_default_verbosity_prints_no_tensorflow_line(tmp_path):
+    out = tmp_path / "run"
+    done = _cli("train", "--out", str(out), "--size", "32", "--num-images", "8", "--epochs", "2", "--base-filters",
+                "4", "--depth", "2", "--n-segments", "20", "30")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_no_tensorflow_lines(done.stderr)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("training a UNet"), lines[:2]
+    # not a terminal: Keras' "Epoch k/N" and one line per epoch, no progress bar
+    assert [line for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"], done.stdout
+    assert "━" not in done.stdout
+    # the summary: what was measured and where each output is
+    assert any(line.startswith("validation: DSC ") for line in lines), done.stdout
+    for name in ("best.weights.h5", "history.csv", "results.json", "saved_model"):
+        assert any(line.endswith(str(out / name)) for line in lines), (name, done.stdout)
+
+
+@pytest.mark.slow
+def test_preview_and_compare_at_default_verbosity_print_no_tensorflow_line(tmp_path):
+    out = tmp_path / "p.png"
+    done = _cli("preview", "--out", str(out), "--size", "32", "--pairs", "1", "--n-segments", "10")
+    assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
+    _assert_no_tensorflow_lines(done.stderr)
+    assert done.stdout.splitlines()[0].startswith("[1/2] loading 2 images"), done.stdout
+    done = _cli("compare", "--data", "synthetic", "--quick", "--list", "--results-dir", str(tmp_path / "results"),
+                "--docs-dir", str(tmp_path / "docs"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_no_tensorflow_lines(done.stderr)
