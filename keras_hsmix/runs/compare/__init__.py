@@ -12,14 +12,30 @@ Example (the built-in data, a smoke run):
     >>> summary = run_comparison(cfg)  # doctest: +SKIP
 """
 
-from keras_hsmix.runs.compare.config import CompareConfig, RunSpec, check_methods, data_name, plan_runs
-from keras_hsmix.runs.compare.data import CompareData, load_compare_data
-from keras_hsmix.runs.compare.methods import METHODS, MIXERS, Method, reference_method
-from keras_hsmix.runs.compare.report import mean_sd, paired_gaps, paired_table, plot, resume_command, write_report
-from keras_hsmix.runs.compare.runner import (
-    check_settings, load_results, plan_status, run_comparison, set_threads, write_json,
-)
-from keras_hsmix.runs.compare.training import baseline_pipeline, build_run, scores, train_run
+from __future__ import annotations
+
+import importlib
+
+#: Public name -> its module. Loaded on first use (PEP 562), so that ``keras-hsmix compare --help`` reads the
+#: method names (``methods``, ``config``: no TensorFlow) without loading TensorFlow.
+_HOMES = {
+    "config": ("CompareConfig", "RunSpec", "check_methods", "data_name", "plan_runs"),
+    "data": ("CompareData", "load_compare_data"),
+    "methods": ("METHODS", "MIXERS", "Method", "reference_method"),
+    "report": ("mean_sd", "paired_gaps", "paired_table", "plot", "resume_command", "write_report"),
+    "runner": ("check_settings", "load_results", "plan_status", "run_comparison", "set_threads", "write_json"),
+    "training": ("baseline_pipeline", "build_run", "scores", "train_run"),
+}
+_PUBLIC = {name: f"keras_hsmix.runs.compare.{module}" for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'keras_hsmix.runs.compare' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CompareConfig", "CompareData", "METHODS", "MIXERS", "Method", "RunSpec", "baseline_pipeline", "build_run",
