@@ -77,7 +77,7 @@ class Settings:
     mix_batch: int = 16
     mix_size: int = 224
     mix_segments: int = 300
-    mix_rounds: int = 11
+    mix_rounds: int = 9
     mix_loop_rounds: int = 3
     slic_images: int = 50
     slic_size: int = 224
@@ -91,9 +91,9 @@ class Settings:
     fit_images: int = 32
     fit_size: int = 128
     fit_batch: int = 8
-    fit_steps: int = 8
-    fit_rounds: int = 4
-    fit_parts_rounds: int = 9
+    fit_steps: int = 6
+    fit_rounds: int = 3
+    fit_parts_rounds: int = 7
     fit_filters: int = 16
     fit_depth: int = 4
     memory_steps: int = 2000
