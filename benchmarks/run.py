@@ -88,12 +88,12 @@ class Settings:
     cache_batch: int = 8
     cache_rounds: int = 3
     cache_mixers: tuple[str | None, ...] = (None, "hsmix")
-    fit_images: int = 32
-    fit_size: int = 128
+    fit_images: int = 16
+    fit_size: int = 96
     fit_batch: int = 8
-    fit_steps: int = 6
+    fit_steps: int = 4
     fit_rounds: int = 3
-    fit_parts_rounds: int = 7
+    fit_parts_rounds: int = 5
     fit_filters: int = 16
     fit_depth: int = 4
     memory_steps: int = 2000
