@@ -1,29 +1,39 @@
-"""Side-by-side benchmarks of HSMix: ``python benchmarks/run.py [--quick]``.
+"""Side-by-side benchmarks of HSMix: ``python benchmarks/run.py [--only ...] [--runs 3] [--quick]``.
 
-Every line of the printed table is a *ratio measured in the same run, on the
-same data*: the two sides are timed in alternation (A, B, A, B, ...) and the
-median of the per-round ratios is reported, so a machine shared with other
-jobs slows both sides alike. Absolute times are printed for information.
+Every line of the printed table is a *ratio measured side by side in one
+process, on the same data*: the functions compared are called in rounds, in a
+freshly shuffled order each round, after untimed warm-up calls, and the median
+of the per-round ratios is the run's figure (:mod:`benchmarks.timing`). With
+``--runs N`` (default 3) the benchmark runs N times, each in a separate
+process, one after another; the table gives the median over the runs and the
+range (lowest-highest) of each ratio, and the load average at the start and
+end of each run. Absolute times are medians, for information.
 
 Lines:
 
-1. mixing cost: ``HardMix`` / ``SoftMix`` (superpixels given, in a
-   ``tf.function``) against a NumPy reference that loops over superpixels
-   building one boolean mask each, as the paper's code does, and against
-   Keras' ``CutMix`` / ``MixUp`` on the same batch;
+1. mixing cost (:mod:`benchmarks.mixing`): ``HardMix`` / ``SoftMix`` as users
+   call them (superpixels given, in a ``tf.function``), with class-id and
+   with one-hot masks, float32 and uint8 images, against Keras' ``CutMix`` /
+   ``MixUp`` mixing images and masks of the same batch, against vectorised
+   NumPy references given the same draws (:mod:`benchmarks.references`,
+   outputs checked equal before timing) and, for information, the paper's
+   per-superpixel loops; plus the shares of HardMix's input checks, draws and
+   fused kernel;
 2. SLIC scaling: images/s of the library's superpixel stage with its default
    parallelism against ``num_parallel_calls=1`` (and ``AUTOTUNE``, for
    information), over the first GlaS images;
 3. cache: second-epoch throughput of ``make_pipeline`` with the superpixel
    cache against the same with ``cache=False``;
-4. end to end: ``model.fit`` steps/s, HSMix pipeline against the same model
-   and pipeline with ``mixer=None``;
+4. end to end: seconds per epoch of ``fit``, HSMix in the pipeline and
+   ``HSMixModel`` with Grad-CAM against plain ``fit`` of the same UNet, and
+   the cost of the pieces of ``HSMixModel``'s step against a plain train step;
 5. memory: RSS growth over pipeline steps after warm-up;
 6. the stretch: :func:`keras_hsmix.ops.tf_slic.tf_slic` (SLIC as TensorFlow
    graph ops, under XLA) against scikit-image SLIC, speed and boundary recall
    on the GlaS masks (at the same ``n_segments`` and at a matched region count).
 
-Timings wait for each result without copying it (``memoryview``).
+Every TensorFlow result is forced the same way: a zero-copy ``memoryview`` of
+each output tensor (:func:`benchmarks.timing.materialise`).
 
 Plus a short XLA report (which mixing pieces compile with ``jit_compile=True``).
 
