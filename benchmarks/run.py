@@ -1,29 +1,39 @@
-"""Side-by-side benchmarks of HSMix: ``python benchmarks/run.py [--quick]``.
+"""Side-by-side benchmarks of HSMix: ``python benchmarks/run.py [--only ...] [--runs 3] [--quick]``.
 
-Every line of the printed table is a *ratio measured in the same run, on the
-same data*: the two sides are timed in alternation (A, B, A, B, ...) and the
-median of the per-round ratios is reported, so a machine shared with other
-jobs slows both sides alike. Absolute times are printed for information.
+Every line of the printed table is a *ratio measured side by side in one
+process, on the same data*: the functions compared are called in rounds, in a
+freshly shuffled order each round, after untimed warm-up calls, and the median
+of the per-round ratios is the run's figure (:mod:`benchmarks.timing`). With
+``--runs N`` (default 3) the benchmark runs N times, each in a separate
+process, one after another; the table gives the median over the runs and the
+range (lowest-highest) of each ratio, and the load average at the start and
+end of each run. Absolute times are medians, for information.
 
 Lines:
 
-1. mixing cost: ``HardMix`` / ``SoftMix`` (superpixels given, in a
-   ``tf.function``) against a NumPy reference that loops over superpixels
-   building one boolean mask each, as the paper's code does, and against
-   Keras' ``CutMix`` / ``MixUp`` on the same batch;
+1. mixing cost (:mod:`benchmarks.mixing`): ``HardMix`` / ``SoftMix`` as users
+   call them (superpixels given, in a ``tf.function``), with class-id and
+   with one-hot masks, float32 and uint8 images, against Keras' ``CutMix`` /
+   ``MixUp`` mixing images and masks of the same batch, against vectorised
+   NumPy references given the same draws (:mod:`benchmarks.references`,
+   outputs checked equal before timing) and, for information, the paper's
+   per-superpixel loops; plus the shares of HardMix's input checks, draws and
+   fused kernel;
 2. SLIC scaling: images/s of the library's superpixel stage with its default
    parallelism against ``num_parallel_calls=1`` (and ``AUTOTUNE``, for
    information), over the first GlaS images;
 3. cache: second-epoch throughput of ``make_pipeline`` with the superpixel
    cache against the same with ``cache=False``;
-4. end to end: ``model.fit`` steps/s, HSMix pipeline against the same model
-   and pipeline with ``mixer=None``;
+4. end to end: seconds per epoch of ``fit``, HSMix in the pipeline and
+   ``HSMixModel`` with Grad-CAM against plain ``fit`` of the same UNet, and
+   the cost of the pieces of ``HSMixModel``'s step against a plain train step;
 5. memory: RSS growth over pipeline steps after warm-up;
 6. the stretch: :func:`benchmarks.tf_slic.tf_slic` (SLIC as TensorFlow
    graph ops, under XLA) against scikit-image SLIC, speed and boundary recall
    on the GlaS masks (at the same ``n_segments`` and at a matched region count).
 
-Timings wait for each result without copying it (``memoryview``).
+Every TensorFlow result is forced the same way: a zero-copy ``memoryview`` of
+each output tensor (:func:`benchmarks.timing.materialise`).
 
 Plus a short XLA report (which mixing pieces compile with ``jit_compile=True``).
 
@@ -57,13 +67,16 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
 import keras_hsmix  # noqa: E402
 from keras_hsmix.data import load_folder, make_pipeline, make_synthetic_dataset  # noqa: E402
 from keras_hsmix.data.cache import add_superpixel_levels, parallel_calls  # noqa: E402
-from keras_hsmix.ops import fused, mixing  # noqa: E402
+from keras_hsmix.ops import fused  # noqa: E402
 from keras_hsmix.ops.saliency import static_saliency  # noqa: E402
 from keras_hsmix.ops.segments import segment_mean  # noqa: E402
 from keras_hsmix.ops.superpixels import slic_superpixels  # noqa: E402
 from benchmarks.tf_slic import tf_slic  # noqa: E402
 
-EPSILON = mixing.EPSILON
+from benchmarks.mixing import bench_mixing  # noqa: E402
+from benchmarks.references import numpy_hard_mix, numpy_soft_mix  # noqa: E402,F401 - re-exported
+from benchmarks.timing import Row, interleaved, materialise, median_ratio  # noqa: E402,F401
+
 
 
 # ----------------------------------------------------------------------------- settings
@@ -74,7 +87,8 @@ class Settings:
     mix_batch: int = 16
     mix_size: int = 224
     mix_segments: int = 300
-    mix_rounds: int = 15
+    mix_rounds: int = 9
+    mix_loop_rounds: int = 3
     slic_images: int = 50
     slic_size: int = 224
     slic_segments: int = 300
@@ -84,11 +98,12 @@ class Settings:
     cache_batch: int = 8
     cache_rounds: int = 3
     cache_mixers: tuple[str | None, ...] = (None, "hsmix")
-    fit_images: int = 32
-    fit_size: int = 128
+    fit_images: int = 16
+    fit_size: int = 96
     fit_batch: int = 8
-    fit_steps: int = 8
-    fit_rounds: int = 4
+    fit_steps: int = 4
+    fit_rounds: int = 3
+    fit_parts_rounds: int = 5
     fit_filters: int = 16
     fit_depth: int = 4
     memory_steps: int = 2000
@@ -105,75 +120,12 @@ class Settings:
     def quick(cls) -> "Settings":
         """A smoke run of a minute or so: tiny sizes, few rounds."""
         return cls(
-            mix_batch=4, mix_size=64, mix_segments=40, mix_rounds=3,
+            mix_batch=4, mix_size=64, mix_segments=40, mix_rounds=3, mix_loop_rounds=1,
             slic_images=8, slic_size=64, slic_segments=40, slic_rounds=1,
             cache_images=8, cache_size=64, cache_batch=4, cache_rounds=1,
-            fit_images=8, fit_size=32, fit_batch=4, fit_steps=2, fit_rounds=1, fit_filters=4, fit_depth=2,
+            fit_images=8, fit_size=32, fit_batch=4, fit_steps=2, fit_rounds=1, fit_parts_rounds=2, fit_filters=4, fit_depth=2,
             memory_steps=200, memory_size=32, memory_batch=4, memory_every=20,
         )
-
-
-@dataclasses.dataclass
-class Row:
-    """One line of the table: ``ratio`` of A over B (> 1 means A is better)."""
-
-    section: str
-    a: str
-    b: str
-    a_value: float
-    b_value: float
-    unit: str
-    ratio: float
-    target: str
-    met: bool | None  # None: information only
-
-    @property
-    def status(self) -> str:
-        return "info" if self.met is None else ("met" if self.met else "NOT met")
-
-
-# ------------------------------------------------------------------------------ timing
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Times each function ``rounds`` times, in alternation; returns seconds per call.
-
-    Example:
-        >>> t = interleaved({"a": lambda: None, "b": lambda: None}, rounds=2)
-        >>> sorted(t), len(t["a"])
-        (['a', 'b'], 2)
-    """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def median_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
-    """Median of the per-round ratios ``numerator[i] / denominator[i]``.
-
-    Example:
-        >>> median_ratio([2.0, 4.0, 6.0], [1.0, 1.0, 1.0])
-        4.0
-    """
-    return float(statistics.median(n / max(d, 1e-12) for n, d in zip(numerator, denominator)))
-
-
-def _materialise(out: object) -> object:
-    """Waits until every tensor of ``out`` exists in host memory, without copying it.
-
-    ``memoryview`` is TensorFlow's documented zero-copy view of a CPU tensor (a
-    tensor on an accelerator is transferred first), so the timing includes all
-    the work that produces the result but not a copy into a new NumPy array,
-    which ``Tensor.numpy()`` makes and which neither the NumPy reference nor a
-    ``tf.data`` / ``train_step`` consumer pays (``.numpy()`` added ~3.5 ms to a
-    16x224x224 HardMix call).
-    """
-    return tf.nest.map_structure(lambda v: memoryview(v) if isinstance(v, tf.Tensor) else v, out)
 
 
 # -------------------------------------------------------------------------------- data
@@ -216,150 +168,6 @@ def to_dataset(arrays: dict[str, np.ndarray]) -> tf.data.Dataset:
 def _tile(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
     reps = -(-count // len(arrays["images"]))
     return {k: np.concatenate([v] * reps)[:count] for k, v in arrays.items()}
-
-
-# ------------------------------------------------------------------ NumPy references
-def numpy_hard_mix(
-    images: np.ndarray, class_ids: np.ndarray, superpixels: np.ndarray, partner: np.ndarray,
-    picked: np.ndarray, num_classes: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hard mixing as the paper's code does it: a Python loop over the partner's superpixels.
-
-    For each sample and each superpixel of its partner, a boolean mask is built;
-    picked superpixels are copied into the image and the one-hot mask.
-
-    Example:
-        >>> sp = np.array([[[0, 1]], [[0, 1]]])
-        >>> img, _ = numpy_hard_mix(np.arange(4.).reshape(2, 1, 2, 1), np.zeros((2, 1, 2, 1), int),
-        ...                         sp, np.array([1, 0]), np.array([[True, False]] * 2), 2)
-        >>> img[0, 0, :, 0]
-        array([2., 1.])
-    """
-    masks = np.eye(num_classes, dtype=np.float32)[class_ids.reshape(class_ids.shape[:3])]
-    out_images, out_masks = images.copy(), masks.copy()
-    for i in range(len(images)):
-        j = partner[i]
-        for s in np.unique(superpixels[j]):
-            region = superpixels[j] == s
-            if picked[i, s]:
-                out_images[i][region] = images[j][region]
-                out_masks[i][region] = masks[j][region]
-    return out_images, out_masks
-
-
-def numpy_soft_mix(
-    images: np.ndarray, class_ids: np.ndarray, superpixels: np.ndarray, partner: np.ndarray,
-    picked: np.ndarray, saliency: np.ndarray, num_classes: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Soft mixing with one boolean mask per superpixel, as the paper's code does it.
-
-    Builds the mixed superpixel map (partner's picked superpixels, ids offset by
-    ``N``), averages the saliency ratio ``S_B / (S_A + S_B + eps)`` over each
-    mixed superpixel, min-max normalises λ per image and blends images and
-    one-hot masks; same result as :class:`keras_hsmix.SoftMix` given the draws.
-
-    Example:
-        >>> sp = np.zeros((2, 1, 2), int)
-        >>> img, m = numpy_soft_mix(np.ones((2, 1, 2, 1)), np.zeros((2, 1, 2, 1), int), sp,
-        ...                         np.array([1, 0]), np.ones((2, 1), bool), np.ones((2, 1, 2)), 2)
-        >>> img.shape, m.shape
-        ((2, 1, 2, 1), (2, 1, 2, 2))
-    """
-    masks = np.eye(num_classes, dtype=np.float32)[class_ids.reshape(class_ids.shape[:3])]
-    offset = int(superpixels.max()) + 1
-    out_images = np.empty(images.shape, np.float32)
-    out_masks = np.empty(masks.shape, np.float32)
-    for i in range(len(images)):
-        j = partner[i]
-        mixed = superpixels[i].copy()
-        for s in np.unique(superpixels[j]):
-            region = superpixels[j] == s
-            if picked[i, s]:
-                mixed[region] = s + offset
-        ratio = saliency[j] / (saliency[i] + saliency[j] + EPSILON)
-        lam = np.zeros(mixed.shape, np.float32)
-        for v in np.unique(mixed):
-            region = mixed == v
-            lam[region] = ratio[region].mean()
-        spread = lam.max() - lam.min()
-        if spread > EPSILON:
-            lam = (lam - lam.min()) / spread
-        w = lam[..., None]
-        out_images[i] = (1 - w) * images[i] + w * images[j]
-        out_masks[i] = (1 - w) * masks[i] + w * masks[j]
-    return out_images, out_masks
-
-
-# ----------------------------------------------------------------------- 1. mixing
-def bench_mixing(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 2) -> list[Row]:
-    """HardMix / SoftMix with superpixels given vs the NumPy loop and Keras CutMix / MixUp."""
-    data = _tile(arrays, s.mix_batch)
-    images = tf.constant(data["images"])
-    class_ids = tf.constant(data["segmentation_masks"])
-    superpixels = slic_superpixels(images, s.mix_segments)
-    saliency = static_saliency(images)
-    batch = {"images": images, "segmentation_masks": class_ids, "superpixels": superpixels}
-
-    hard = keras_hsmix.HardMix(num_classes=num_classes, seed=0)
-    soft = keras_hsmix.SoftMix(num_classes=num_classes, seed=0)
-    hard_plain = keras_hsmix.HardMix(num_classes=num_classes, seed=0, jit_compile=False)
-    soft_plain = keras_hsmix.SoftMix(num_classes=num_classes, seed=0, jit_compile=False)
-    soft_random = keras_hsmix.SoftMix(num_classes=num_classes, seed=0, saliency="random")
-    cutmix = keras.layers.CutMix(seed=0)
-    mixup = keras.layers.MixUp(seed=0)
-    labels = tf.one_hot(tf.zeros([s.mix_batch], tf.int32), num_classes)
-
-    run_hard = tf.function(lambda: hard(batch))
-    run_soft = tf.function(lambda: soft({**batch, "saliency": saliency}))
-    run_soft_random = tf.function(lambda: soft_random(batch))
-    run_hard_plain = tf.function(lambda: hard_plain(batch))
-    run_soft_plain = tf.function(lambda: soft_plain({**batch, "saliency": saliency}))
-    # Keras' CutMix / MixUp fail on segmentation masks whose channel count differs from
-    # the image's (Keras 3.15), so they mix the images and per-image one-hot labels only.
-    run_cutmix = tf.function(lambda: cutmix({"images": images, "labels": labels}))
-    run_mixup = tf.function(lambda: mixup({"images": images, "labels": labels}))
-
-    rng = np.random.default_rng(0)
-    np_images, np_ids, np_sp, np_sal = (images.numpy(), class_ids.numpy(), superpixels.numpy(), saliency.numpy())
-    partner = rng.permutation(s.mix_batch)
-    picked = rng.random((s.mix_batch, int(np_sp.max()) + 1)) < 0.5
-
-    fns = {
-        "hard": lambda: _materialise(run_hard()),
-        "soft": lambda: _materialise(run_soft()),
-        "soft_random": lambda: _materialise(run_soft_random()),
-        "hard_plain": lambda: _materialise(run_hard_plain()),
-        "soft_plain": lambda: _materialise(run_soft_plain()),
-        "cutmix": lambda: _materialise(run_cutmix()),
-        "mixup": lambda: _materialise(run_mixup()),
-        "np_hard": lambda: numpy_hard_mix(np_images, np_ids, np_sp, partner, picked, num_classes),
-        "np_soft": lambda: numpy_soft_mix(np_images, np_ids, np_sp, partner, picked, np_sal, num_classes),
-    }
-    t = interleaved(fns, s.mix_rounds)
-    med = {k: statistics.median(v) * 1e3 for k, v in t.items()}
-    shape = f"{s.mix_batch}x{s.mix_size}x{s.mix_size}x3"
-
-    def row(a: str, b: str, la: str, lb: str, target: float | None) -> Row:
-        ratio = median_ratio(t[b], t[a])
-        if target is None:
-            return Row(f"1. mixing {shape}", la, lb, med[a], med[b], "ms", ratio, "(info)", None)
-        label = "faster" if target >= 1 else "speed of"
-        return Row(f"1. mixing {shape}", la, lb, med[a], med[b], "ms", ratio,
-                   f">= {target:g}x {label}" if target >= 1 else f">= {target:.2f}x (within {1 / target:g}x)",
-                   ratio >= target)
-
-    return [
-        row("hard", "np_hard", "HardMix", "NumPy loop reference", 50),
-        row("soft", "np_soft", "SoftMix (saliency given)", "NumPy loop reference", 50),
-        row("hard", "cutmix", "HardMix", "keras CutMix", 1 / 3),
-        row("soft", "mixup", "SoftMix (saliency given)", "keras MixUp", 1 / 3),
-        row("soft_random", "mixup", "SoftMix (random λ)", "keras MixUp", 1 / 3),
-        # The floor of any soft mix: Keras MixUp only blends the images (no masks, no
-        # superpixels), yet is this much faster than the NumPy soft-mixing loop.
-        row("mixup", "np_soft", "keras MixUp (image blend only)", "NumPy loop reference (soft)", None),
-        row("hard", "hard_plain", "HardMix (XLA, default)", "HardMix(jit_compile=False)", None),
-        row("soft", "soft_plain", "SoftMix (XLA, default)", "SoftMix(jit_compile=False)", None),
-    ]
 
 
 # ------------------------------------------------------------------- 2. SLIC scaling
@@ -421,37 +229,94 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 def bench_fit(arrays: dict[str, np.ndarray], s: Settings, num_classes: int = 2) -> list[Row]:
-    """model.fit steps/s: HSMix pipeline vs the same pipeline with mixer=None."""
+    """Seconds per epoch of ``fit``: HSMix in the pipeline, and ``HSMixModel`` (Grad-CAM), against plain ``fit``.
+
+    Three trainings of the same UNet on the same data, their epochs interleaved
+    in a shuffled order: plain ``model.fit`` on the pipeline with ``mixer=None``;
+    the same with ``mixer="hsmix"``; ``HSMixModel(saliency="gradcam")`` on the
+    ``mixer=None`` pipeline (mixing in ``train_step``, Grad-CAM when the soft
+    branch is drawn). Then where ``HSMixModel``'s step time goes, on one batch:
+    a plain train step, the Grad-CAM of the batch, and the soft mix given that
+    saliency, each a ``tf.function``, interleaved.
+    """
     from keras_hsmix.models import unet
+    from keras_hsmix.training import HSMixModel
 
     base = to_dataset({k: v[: s.fit_images] for k, v in arrays.items()})
-    common = dict(batch_size=s.fit_batch, num_classes=num_classes, seed=0, progress=True)
+    common = dict(batch_size=s.fit_batch, num_classes=num_classes, seed=0, progress=False)
     pipelines = {
-        "hsmix": make_pipeline(base, mixer="hsmix", **common).repeat(),
         "plain": make_pipeline(base, mixer=None, **common).repeat(),
+        "hsmix": make_pipeline(base, mixer="hsmix", **common).repeat(),
+        "model": make_pipeline(base, mixer=None, output="dict", **common).repeat(),
     }
-    model = unet((s.fit_size, s.fit_size, 3), num_classes, base_filters=s.fit_filters, depth=s.fit_depth,
-                 final_activation="softmax")
-    model.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
 
-    def fit(name: str) -> Callable[[], float]:
-        def run() -> float:
-            timer = _EpochTimer()
-            model.fit(pipelines[name], epochs=1, steps_per_epoch=s.fit_steps, verbose=0, callbacks=[timer])
-            return timer.seconds
+    def net() -> keras.Model:
+        keras.utils.set_random_seed(0)
+        return unet((s.fit_size, s.fit_size, 3), num_classes, base_filters=s.fit_filters, depth=s.fit_depth)
+
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    models = {"plain": net(), "hsmix": net(), "model": HSMixModel(net(), num_classes=num_classes, seed=0)}
+    for model in models.values():
+        model.compile(keras.optimizers.Adam(1e-3), loss)
+
+    epochs: dict[str, list[float]] = {name: [] for name in models}
+
+    def fit(name: str) -> Callable[[], None]:
+        def run() -> None:
+            timer = _EpochTimer()  # the epoch itself, not fit's set-up
+            models[name].fit(pipelines[name], epochs=1, steps_per_epoch=s.fit_steps, verbose=0, callbacks=[timer])
+            epochs[name].append(timer.seconds)
         return run
 
-    seconds: dict[str, list[float]] = {"hsmix": [], "plain": []}
-    for name in seconds:  # warm-up: tracing, first batches
-        fit(name)()
-    for _ in range(s.fit_rounds):
-        for name in seconds:
-            seconds[name].append(fit(name)())
-    ratio = median_ratio(seconds["plain"], seconds["hsmix"])
-    rate = {k: s.fit_steps / statistics.median(v) for k, v in seconds.items()}
-    section = f"4. fit UNet({s.fit_filters},{s.fit_depth}) {s.fit_batch}x{s.fit_size}px"
-    return [Row(section, "HSMix pipeline", "mixer=None", rate["hsmix"], rate["plain"], "steps/s",
-                ratio, ">= 0.8x", ratio >= 0.8)]
+    # A warm-up epoch each (tracing, first batches, SLIC cache), then epochs in a shuffled order.
+    interleaved({name: fit(name) for name in models}, s.fit_rounds)
+    t = {name: seconds[1:] for name, seconds in epochs.items()}
+    rate = {k: s.fit_steps / statistics.median(v) for k, v in t.items()}
+    section = f"4. fit UNet({s.fit_filters},{s.fit_depth}) {s.fit_batch}x{s.fit_size}px, {s.fit_steps} steps/epoch"
+    ratio_pipe, ratio_model = median_ratio(t["plain"], t["hsmix"]), median_ratio(t["plain"], t["model"])
+    rows = [
+        Row(section, "HSMix pipeline", "plain fit (mixer=None)", rate["hsmix"], rate["plain"], "steps/s",
+            ratio_pipe, ">= 0.8x", ratio_pipe >= 0.8),
+        Row(section, "HSMixModel (Grad-CAM)", "plain fit (mixer=None)", rate["model"], rate["plain"], "steps/s",
+            ratio_model, ">= 0.95x", ratio_model >= 0.95),
+    ]
+
+    # Where HSMixModel's time goes: one batch, each piece a tf.function.
+    model = models["model"]
+    batch = next(iter(pipelines["model"]))
+    canon = model.mixer.prepare_inputs(batch)
+    draws = model.mixer.get_random_transformation(canon)
+    plain_model = models["plain"]
+    x, y = batch["images"], tf.one_hot(tf.cast(batch["segmentation_masks"][..., 0], tf.int32), num_classes)
+
+    @tf.function
+    def plain_step() -> dict:
+        return plain_model.train_step((x, y))
+
+    @tf.function
+    def gradcam() -> tf.Tensor:
+        return model._saliency(canon)
+
+    saliency = gradcam()
+
+    @tf.function
+    def soft() -> dict:
+        return model.mixer.soft.transform({**canon, "saliency": saliency}, draws)
+
+    @tf.function
+    def hard() -> dict:
+        return model.mixer.hard.transform(canon, draws)
+
+    parts = interleaved({k: (lambda f=f: materialise(f())) for k, f in
+                         {"step": plain_step, "gradcam": gradcam, "soft": soft, "hard": hard}.items()},
+                        s.fit_parts_rounds, warmup=2)
+    ms = {k: statistics.median(v) * 1e3 for k, v in parts.items()}
+    part = f"4. HSMixModel step parts, batch {s.fit_batch}x{s.fit_size}px"
+    for key, label in (("gradcam", "Grad-CAM of the batch"), ("soft", "soft mix (saliency given)"),
+                       ("hard", "hard mix")):
+        rows.append(Row(part, label, "plain train step", ms[key], ms["step"], "ms",
+                        median_ratio(parts[key], parts["step"]), "(info: cost / step)", None))
+    return rows
 
 
 # --------------------------------------------------------------------------- 5. memory
@@ -577,7 +442,7 @@ def xla_report(size: int = 32, batch: int = 4, only: Sequence[str] | None = None
         if only is not None and what not in only:
             continue
         try:
-            _materialise(fn())
+            materialise(fn())
             report.append((what, "compiles", note))
         except Exception as error:  # noqa: BLE001 - the error is the result
             report.append((what, "fails", "; ".join(x for x in (note, _xla_error(error)) if x)))
@@ -592,7 +457,7 @@ def machine_description() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     return (
         f"{platform.processor() or platform.machine()}, {parallel_calls()} usable cores "
-        f"(os.cpu_count()={os.cpu_count()}), load average {', '.join(f'{v:.1f}' for v in load)}; "
+        f"(os.cpu_count()={os.cpu_count()}), load average now {', '.join(f'{v:.2f}' for v in load)}; "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
         f"NumPy {np.__version__}, scikit-image {skimage.__version__}; GPUs visible: "
         f"{len(tf.config.list_physical_devices('GPU'))}"
@@ -600,22 +465,50 @@ def machine_description() -> str:
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    """Markdown table of the rows.
+    """Markdown table of the rows: medians, and for several runs the median ratio and its range.
 
     Example:
         >>> print(format_table([Row("s", "A", "B", 1.0, 2.0, "ms", 2.0, ">= 1x", True)]).splitlines()[2])
-        | s | A | B | 1.00 ms | 2.00 ms | **2.00x** | >= 1x | met |
+        | s | A | B | 1.00 ms | 2.00 ms | **2.00x** | 2.00-2.00x (1 run) | >= 1x | met |
     """
     lines = [
-        "| benchmark | A | B | A | B | ratio | target | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| benchmark | A | B | A | B | ratio (median) | range over runs | target | status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        low = r.ratio if r.low is None else r.low
+        high = r.ratio if r.high is None else r.high
+        runs = f"{r.runs} run" + ("s" if r.runs != 1 else "")
         lines.append(
             f"| {r.section} | {r.a} | {r.b} | {r.a_value:.2f} {r.unit} | {r.b_value:.2f} {r.unit} | "
-            f"**{r.ratio:.2f}x** | {r.target} | {r.status} |"
+            f"**{r.ratio:.2f}x** | {low:.2f}-{high:.2f}x ({runs}) | {r.target} | {r.status} |"
         )
     return "\n".join(lines)
+
+
+def combine_runs(runs: Sequence[Sequence[Row]]) -> list[Row]:
+    """One row per line over separate runs: median values and ratio, the ratio's range, met in how many runs.
+
+    Example:
+        >>> one = [Row("s", "A", "B", 1.0, 2.0, "ms", 2.0, ">= 1x", True)]
+        >>> two = [Row("s", "A", "B", 1.0, 3.0, "ms", 3.0, ">= 1x", True)]
+        >>> r = combine_runs([one, two, [Row("s", "A", "B", 2.0, 1.0, "ms", 0.5, ">= 1x", False)]])[0]
+        >>> r.ratio, r.low, r.high, r.status
+        (2.0, 0.5, 3.0, 'met in 2/3 runs')
+    """
+    grouped: dict[tuple[str, str, str], list[Row]] = {}
+    for rows in runs:
+        for row in rows:
+            grouped.setdefault((row.section, row.a, row.b), []).append(row)
+    out = []
+    for same in grouped.values():
+        first = same[0]
+        ratios = [r.ratio for r in same]
+        met = None if first.met is None else sum(bool(r.met) for r in same)
+        out.append(dataclasses.replace(
+            first, a_value=statistics.median(r.a_value for r in same), b_value=statistics.median(r.b_value for r in same),
+            ratio=statistics.median(ratios), low=min(ratios), high=max(ratios), runs=len(same), met=met))
+    return out
 
 
 def format_xla(report: Sequence[tuple[str, str, str]]) -> str:
@@ -663,8 +556,8 @@ def bench_tf_slic(arrays: dict[str, np.ndarray], s: Settings) -> list[Row]:
     run_tf = tf.function(lambda x: tf_slic(x, s.slic_segments), jit_compile=True)
     run_raw = tf.function(lambda x: tf_slic(x, s.slic_segments, connectivity=False), jit_compile=True)
     run_sk = lambda x: slic_superpixels(x, s.slic_segments)  # noqa: E731
-    t = interleaved({"tf": lambda: _materialise(run_tf(images)), "sk": lambda: _materialise(run_sk(images)),
-                     "raw": lambda: _materialise(run_raw(images))}, s.slic_rounds)
+    t = interleaved({"tf": lambda: materialise(run_tf(images)), "sk": lambda: materialise(run_sk(images)),
+                     "raw": lambda: materialise(run_raw(images))}, s.slic_rounds)
     ours, theirs = run_tf(images).numpy(), run_sk(images).numpy()
     recall_tf, recall_sk = 100 * boundary_recall(ours, masks), 100 * boundary_recall(theirs, masks)
     section = f"6. TF SLIC {count} imgs {s.slic_size}px"
@@ -772,22 +665,67 @@ def run(settings: Settings, only: Sequence[str] | None = None, data_dir: Path | 
     return rows, report
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, e.g. ``"2.31, 2.05, 1.98"`` (``"?"`` where unknown)."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
+def _child_run(argv: Sequence[str], path: Path) -> dict:
+    """One separate run of this script (a fresh process) writing its rows to ``path``; returns them."""
+    import json
+    import subprocess
+
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), *argv, "--runs", "1", "--no-xla",
+                    "--json", str(path)], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(path.read_text())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python benchmarks/run.py [--quick] [--only mixing slic ...]``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Command line: ``python benchmarks/run.py [--quick] [--only mixing fit ...] [--runs 3]``."""
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: a smoke run")
-    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--no-xla", action="store_true", help="skip the XLA compatibility report")
-    args = parser.parse_args(argv)
+    parser.add_argument("--runs", type=int, default=3,
+                        help="separate runs (fresh processes, one after another); each figure is their median "
+                             "and range")
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # a child run writes its rows here
+    args = parser.parse_args(argv if argv is None else list(argv))
+    if args.runs < 1:
+        parser.error("--runs: must be >= 1")
     settings = Settings.quick() if args.quick else Settings.full()
     data_dir = glas_dir()
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    log(f"machine: {machine_description()}")
     start = time.perf_counter()
-    rows, report = run(settings, args.only, data_dir, xla=not args.no_xla, log=log)
+    if args.runs == 1:
+        loads = [load_average()]
+        log(f"run 1/1, load average {loads[0]}")
+        rows, report = run(settings, args.only, data_dir, xla=not args.no_xla and args.json is None, log=log)
+        loads.append(load_average())
+        runs = [{"rows": [dataclasses.asdict(r) for r in rows], "load": loads}]
+        if args.json is not None:
+            args.json.write_text(json.dumps(runs[0]))
+            return 0
+    else:
+        child = (["--quick"] if args.quick else []) + (["--only", *args.only] if args.only else [])
+        runs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(args.runs):
+                log(f"run {i + 1}/{args.runs} (a separate process), load average {load_average()}")
+                runs.append(_child_run(child, Path(tmp) / f"run{i}.json"))
+        rows = combine_runs([[Row(**r) for r in one["rows"]] for one in runs])
+        report = xla_report() if not args.no_xla else []
     print(f"Machine: {machine_description()}")
     print(f"Data: {'GlaS from ' + str(data_dir) if data_dir else 'synthetic (GlaS not found)'}; "
-          f"mode: {'quick' if args.quick else 'full'}; total {time.perf_counter() - start:.0f} s\n")
+          f"mode: {'quick' if args.quick else 'full'}; {args.runs} separate run(s); "
+          f"total {time.perf_counter() - start:.0f} s")
+    for i, one in enumerate(runs, start=1):
+        print(f"Run {i}: load average (1, 5, 15 min) {one['load'][0]} at its start, {one['load'][1]} at its end")
+    print()
     print(format_table(rows))
     if report:
         print()

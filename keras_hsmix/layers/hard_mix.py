@@ -37,6 +37,10 @@ class HardMix(BaseMix):
     ids offset by ``N`` where B shows), so mixes can be chained. With
     ``training=False`` the input is returned unchanged. Safe inside ``tf.data``.
 
+    Images keep their dtype: uint8 (or other integer) images are pasted exactly,
+    never converted, so a pipeline that normalises after mixing moves a quarter
+    of the bytes of float32 images (see ``docs/performance.md``).
+
     Example:
         >>> import numpy as np
         >>> layer = HardMix(num_classes=2, n_segments=20, seed=0)

@@ -35,6 +35,9 @@ class SoftMix(BaseMix):
     static saliency). With ``saliency="random"``, λ ~ Beta(alpha, alpha) per
     superpixel instead, as the paper's code does for GlaS.
 
+    Images keep their dtype: integer (e.g. uint8) images are blended in float32
+    and rounded to the nearest value (half to even), clipped to the dtype's range.
+
     Args:
         p: probability of taking each superpixel of the partner into the mixed map.
         saliency: ``"static"`` (the ``"saliency"`` key when given, else static
