@@ -49,6 +49,11 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.num_classes < 2:
         parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got "
                      f"{args.num_classes}")
+    if args.recipe is not None:
+        from keras_hsmix.recipes import RECIPES  # plain Python: no TensorFlow
+
+        if args.recipe not in RECIPES:
+            parser.error(f"--recipe {args.recipe}: expected one of {', '.join(sorted(RECIPES))} (docs/recipes.md)")
     if args.data is None and args.num_images < 2:
         parser.error(f"--num-images: expected an integer >= 2 (a validation image is held out), got "
                      f"{args.num_images}")
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         depth=args.depth,
         mixing=args.mixing,
         saliency=args.saliency,
+        recipe=args.recipe,
         n_segments=args.n_segments,
         flips=not args.no_flips,
         color_jitter=args.color_jitter,
@@ -145,8 +151,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=positive_int, default=DEPTH, help="UNet levels (down-samplings)")
     p.add_argument("--mixing", default="hsmix", choices=["hsmix", "none"],
                    help="hsmix: hard, soft or no mixing per batch, at random; none: no mixing (a baseline)")
-    p.add_argument("--saliency", default="gradcam", choices=["gradcam", "static", "random"],
-                   help="what weighs the soft mix: the model's Grad-CAM, static (image) saliency, or random")
+    p.add_argument("--saliency", default=None, choices=["gradcam", "static", "random"],
+                   help="what weighs the soft mix: the model's Grad-CAM, static (image) saliency, or random "
+                        "(default: the recipe's; gradcam for the default recipe)")
+    p.add_argument("--recipe", default=None, metavar="NAME",
+                   help="a named HSMix policy (docs/recipes.md): default (one of hard, soft or no mixing per batch), "
+                        "paper (hard and soft halves every step), or what the authors' script runs for a dataset "
+                        "(authors-glas, authors-monuseg, authors-isic, authors-brats, authors-synapse); "
+                        "--n-segments stays the one given for this image size (default: the default recipe)")
     p.add_argument("--n-segments", type=positive_int, nargs="+", default=list(N_SEGMENTS), metavar="N",
                    help="SLIC superpixels per image: N, or LOW HIGH (drawn per image); 20 40 at 64 px is one per 100-200 "
                         "pixels, as preview's 300 at 224 px")

@@ -18,7 +18,7 @@ from keras_hsmix.data.cache import (
 )
 from keras_hsmix.layers.base import require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
-from keras_hsmix.layers.recipes import resolve
+from keras_hsmix.recipes import resolve
 from keras_hsmix.ops.masks import to_soft_masks
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, check_n_segments, slic_superpixels
@@ -285,7 +285,7 @@ def make_pipeline(
         num_parallel_calls: SLIC calls side by side; default one per core.
         progress: with a cache, fill it now, showing a progress bar; ``False``
             fills it lazily during the first epoch instead.
-        recipe: a named HSMix recipe (:mod:`keras_hsmix.layers.recipes`) for the superpixel settings and,
+        recipe: a named HSMix recipe (:mod:`keras_hsmix.recipes`) for the superpixel settings and,
             with ``mixer="hsmix"``, for the mixer; give the same recipe to :class:`keras_hsmix.HSMixModel`
             when it mixes in ``train_step`` (``mixer=None``).
 

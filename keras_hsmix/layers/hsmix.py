@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_hsmix.layers import backend
 from keras_hsmix.layers.base import BaseMix
 from keras_hsmix.layers.hard_mix import HardMix
-from keras_hsmix.layers.recipes import get_recipe, resolve
+from keras_hsmix.recipes import get_recipe, resolve
 from keras_hsmix.layers.soft_mix import SoftMix
 
 MODES = ("random", "concat")
@@ -32,7 +32,7 @@ class HSMix(BaseMix):
         mode: ``"random"`` or ``"concat"``.
         saliency, alpha, soft_lambda: as in :class:`SoftMix`.
         num_classes, n_segments, compactness, seed, jit_compile: as in :class:`HardMix`.
-        recipe: a named set of the settings above (:data:`keras_hsmix.layers.recipes.RECIPES`:
+        recipe: a named set of the settings above (:data:`keras_hsmix.recipes.RECIPES`:
             ``"default"``, ``"paper"``, ``"authors-glas"``, ...); every setting left at ``None`` takes the
             recipe's value, a setting passed explicitly wins. A recipe whose saliency is Grad-CAM gives the
             layer static saliency (a layer has no model; :class:`keras_hsmix.HSMixModel` computes Grad-CAM).

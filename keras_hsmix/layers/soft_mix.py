@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_hsmix.layers import backend
 from keras_hsmix.layers.base import IMAGES, MASKS, SALIENCY, SUPERPIXELS, BaseMix
-from keras_hsmix.layers.recipes import SOFT_LAMBDAS
+from keras_hsmix.recipes import SOFT_LAMBDAS
 from keras_hsmix.ops.fused import soft_coefficients, soft_mix_batch
 from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS

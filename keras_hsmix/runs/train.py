@@ -49,10 +49,13 @@ class TrainConfig:
     base_filters: int = 8
     depth: int = 3
     mixing: str = "hsmix"  # "hsmix" or "none"
-    saliency: str = "gradcam"
-    probabilities: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
-    mode: str = "random"  # or "concat": hard- and soft-mixed batches concatenated, as the paper's code
-    p: float = 0.5
+    # The HSMix policy: a named recipe (docs/recipes.md; None: "default"), whose settings these override when
+    # given (n_segments is always this config's, scaled to the image size).
+    recipe: str | None = None
+    saliency: str | None = None  # None: the recipe's ("gradcam" for the default recipe)
+    probabilities: tuple[float, float, float] | None = None  # None: the recipe's (1/3 each for the default)
+    mode: str | None = None  # None: the recipe's ("random"; "concat": hard and soft halves every step)
+    p: float | None = None  # None: the recipe's (0.5)
     n_segments: tuple[int, int] = (20, 40)
     flips: bool = True
     color_jitter: float = 0.0  # strength of data.random_color_jitter (images only), 0: none
@@ -195,16 +198,17 @@ def build_model(config: TrainConfig, epoch_steps: int | None = None) -> HSMixMod
         for layer in base.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = float(config.bn_momentum)
-    probabilities = config.probabilities if config.mixing == "hsmix" else (0.0, 0.0, 1.0)
+    hsmix = config.mixing == "hsmix"
     model = HSMixModel(
         base,
         num_classes=config.num_classes,
         saliency=config.saliency,
         p=config.p,
-        probabilities=probabilities,
-        mode=config.mode if config.mixing == "hsmix" else "random",
+        probabilities=config.probabilities if hsmix else (0.0, 0.0, 1.0),
+        mode=config.mode if hsmix else "random",
         n_segments=tuple(config.n_segments),
         seed=config.seed,
+        recipe=config.recipe,
     )
     model.compile(
         optimizer=make_optimizer(learning_rate, config.weight_decay),

@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_hsmix.layers.backend import require_tensorflow_backend
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
-from keras_hsmix.layers.recipes import get_recipe, resolve
+from keras_hsmix.recipes import get_recipe, resolve
 from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
 from keras_hsmix.training.gradcam import GradCAM
 
@@ -53,7 +53,7 @@ class HSMixModel(keras.Model):
         from_logits: whether ``model`` outputs logits (used by Grad-CAM's prediction region).
         p, probabilities, mode, alpha, n_segments, compactness, seed, soft_lambda: as in :class:`HSMix`.
         recipe: a named set of the mixing settings (``"default"``, ``"paper"``, ``"authors-glas"``, ...;
-            see :mod:`keras_hsmix.layers.recipes`): settings left at ``None`` take the recipe's value
+            see :mod:`keras_hsmix.recipes`): settings left at ``None`` take the recipe's value
             (the default recipe's saliency is ``"gradcam"``), settings passed explicitly win.
 
     The mixing runs with ``tf.numpy_function`` SLIC when batches carry no

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_hsmix import HSMix, HSMixModel
 from keras_hsmix.data import make_pipeline, make_synthetic_dataset
-from keras_hsmix.layers.recipes import RECIPES, get_recipe, resolve
+from keras_hsmix.recipes import RECIPES, get_recipe, resolve
 from keras_hsmix.models import unet
 from keras_hsmix.ops import mixing
 
@@ -95,3 +95,25 @@ def test_area_lambda_follows_superpixel_size() -> None:
     np.testing.assert_allclose(mean, 0.5, atol=1e-5)
     np.testing.assert_allclose(area[:, :, :3], 1.0, atol=1e-5)
     np.testing.assert_allclose(area[:, :, 3], 0.0, atol=1e-5)
+
+
+def test_train_run_takes_the_recipe() -> None:
+    from keras_hsmix.runs.train import TrainConfig, build_model
+
+    paper = build_model(TrainConfig(size=32, depth=2, base_filters=4, recipe="paper"), epoch_steps=1)
+    assert (paper.recipe, paper.mixer.mode, paper.saliency) == ("paper", "concat", "gradcam")
+    assert tuple(paper.mixer.n_segments) == (20, 40)  # the run's own, scaled to its image size
+    default = build_model(TrainConfig(size=32, depth=2, base_filters=4), epoch_steps=1)
+    assert (default.recipe, default.mixer.mode, default.saliency) == ("default", "random", "gradcam")
+    glas = build_model(TrainConfig(size=32, depth=2, base_filters=4, recipe="authors-glas", p=0.3), epoch_steps=1)
+    assert (glas.saliency, glas.mixer.p, glas.mixer.compactness) == ("random", 0.3, 8.0)
+
+
+def test_cli_refuses_an_unknown_recipe(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    from keras_hsmix.cli import main
+
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--out", str(out), "--recipe", "authors", "--epochs", "1"])
+    assert stop.value.code == 2 and not out.exists()
+    assert "--recipe authors: expected one of authors-brats" in capsys.readouterr().err
