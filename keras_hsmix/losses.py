@@ -78,9 +78,12 @@ class DiceCELoss(keras.losses.Loss):
     axes works (``[B, D, H, W, K]`` too).
 
     Args:
-        from_logits: Whether ``y_pred`` holds logits (recommended; the
-            cross-entropy is then computed stably from the logits) or
-            probabilities.
+        from_logits: Whether ``y_pred`` holds logits (the default, as the
+            package's models output: the cross-entropy is then computed
+            stably from the logits) or probabilities (``False``, for a model
+            ending in a softmax / sigmoid). The default was ``False`` before
+            issue 27, which trained the package's own models to a loss of
+            ``nan``.
         mode: ``"binary"`` (sigmoid / binary cross-entropy, one or more
             independent channels), ``"multiclass"`` (softmax / categorical
             cross-entropy, ``K > 1``) or ``"auto"`` (binary when ``K == 1``,
@@ -110,7 +113,7 @@ class DiceCELoss(keras.losses.Loss):
 
     def __init__(
         self,
-        from_logits: bool = False,
+        from_logits: bool = True,
         mode: str = "auto",
         dice_weight: float = 1.0,
         ce_weight: float = 1.0,
