@@ -389,6 +389,38 @@ def distributed_pipeline(
 
 
 # ---------------------------------------------------------------- servers
+#: What TensorFlow's data service servers listen on: ``GrpcDataServerBase::Start`` asks gRPC for
+#: ``0.0.0.0:PORT``, which gRPC opens as the dual-stack wildcard ``[::]:PORT`` (every interface, IPv4 and
+#: IPv6; ``ss -ltn`` shows ``*:PORT``). Neither ``DispatcherConfig`` nor ``WorkerConfig`` has a bind-address
+#: field (``worker_address`` is only the address advertised to clients). Checked on TensorFlow 2.21.
+BIND_HOST = "*"
+
+EXPOSURE = (
+    "warning: the {role} listens on every network interface, IPv4 and IPv6 ({host}:{port}), over plain gRPC "
+    "with no authentication and no encryption: anyone who can reach this port can register workers, read the "
+    "data and run dataset graphs here. Run it only on a trusted network, behind a firewall rule that admits only "
+    "the training machines, or through an SSH tunnel (see docs/distributed.md)"
+)
+
+
+def listening_port(server: Any) -> int:
+    """The port a dispatcher or worker really listens on (the bound one when started with ``port=0``)."""
+    target = getattr(server, "target", None) or getattr(server, "_address", "")
+    return int(str(target).rsplit(":", 1)[-1])
+
+
+def exposure_notice(role: str, server: Any) -> str:
+    """The warning :func:`main` prints when a server is up: where it really listens and who can reach it.
+
+    Example:
+        >>> server = start_dispatcher(port=0)
+        >>> exposure_notice("dispatcher", server).startswith("warning: the dispatcher listens on every network")
+        True
+        >>> server.stop()
+    """
+    return EXPOSURE.format(role=role, host=BIND_HOST, port=listening_port(server))
+
+
 def start_dispatcher(
     port: int = 5050, work_dir: str | None = None, fault_tolerant_mode: bool = False
 ) -> tf.data.experimental.service.DispatchServer:
@@ -397,6 +429,11 @@ def start_dispatcher(
     With ``work_dir`` (shared storage) and ``fault_tolerant_mode=True`` a restarted
     dispatcher recovers its state. ``server.target`` is ``"grpc://localhost:PORT"``;
     keep ``server`` alive (``server.join()``) for as long as it serves.
+
+    Exposure: TensorFlow binds the dispatcher to every network interface (``0.0.0.0:PORT``, which
+    gRPC opens as ``[::]:PORT``, IPv4 and IPv6), whatever the target says, and its public API offers no way to bind to localhost only. It
+    speaks plain gRPC without authentication: run it on a trusted network, behind a firewall
+    rule or through a tunnel only (``docs/distributed.md``).
 
     Example:
         >>> server = start_dispatcher(port=0)
@@ -420,7 +457,10 @@ def start_worker(
         port: this worker's port (``0``: any free port).
         worker_address: how the clients reach this worker, ``"host:%port%"``
             style (default ``"localhost:%port%"``; set it to the machine's host
-            name when the clients run elsewhere).
+            name when the clients run elsewhere). This is only the address the
+            dispatcher hands to clients: the worker listens on every interface
+            (``*:PORT``) either way, as the dispatcher does (see
+            :func:`start_dispatcher` on exposure).
 
     Example:
         >>> dispatcher = start_dispatcher(port=0)
@@ -449,10 +489,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.role == "dispatcher":
         server = start_dispatcher(args.port, args.work_dir, fault_tolerant_mode=args.work_dir is not None)
-        print(f"dispatcher listening on {server.target}", flush=True)
+        port = listening_port(server)
+        # TensorFlow's target says localhost, but the server listens on every interface: say both.
+        print(f"dispatcher listening on {BIND_HOST}:{port} (every network interface); clients on this machine: "
+              f"grpc://localhost:{port}", flush=True)
+        print(exposure_notice("dispatcher", server), file=sys.stderr, flush=True)
     else:
         server = start_worker(args.dispatcher, args.port, args.worker_address)
-        print(f"worker registered with dispatcher {args.dispatcher}", flush=True)
+        print(f"worker registered with dispatcher {args.dispatcher}; listening on {BIND_HOST}:"
+              f"{listening_port(server)} (every network interface)", flush=True)
+        print(exposure_notice("worker", server), file=sys.stderr, flush=True)
     try:
         server.join()
     except KeyboardInterrupt:
