@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_hsmix.data.augment import element_keys, random_color_jitter, random_flip_rotate, with_element_draws
@@ -163,6 +166,13 @@ def as_element_dicts(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset
 
 
+def check_count(name: str, value: object, extra: str = "") -> int:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is an int >= 1 (not a bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1{extra}, got {value!r}")
+    return int(value)
+
+
 ONE_SIZE_MESSAGE = (
     "dataset: images of different sizes cannot be batched (batch_size={batch_size} needs one height and width): "
     "load the folder with image_size=(H, W) (load_folder / load_arrays; keras-hsmix: --size), or resize the "
@@ -228,8 +238,7 @@ def batch_and_mix(
         >>> next(iter(ds))["segmentation_masks"].shape
         TensorShape([2, 16, 16, 2])
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_count("batch_size", batch_size)
     ds = check_one_size(dataset, batch_size).batch(batch_size, drop_remainder=drop_remainder)
     if mixer is None:
         if num_classes is None:
@@ -332,8 +341,12 @@ def make_pipeline(
     """
     if output not in ("tuple", "dict"):
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_count("batch_size", batch_size)
+    if shuffle is not None and shuffle is not False:
+        check_count("shuffle", shuffle, extra=" or None for no shuffling")
+    if isinstance(cache, (str, os.PathLike)) and not Path(cache).parent.is_dir():
+        raise ValueError(f"cache: the folder of the cache file {str(cache)!r} does not exist; create it first, "
+                         "or pass cache=True to cache in memory")
     dataset = check_one_size(as_element_dicts(dataset), batch_size)  # a clear error, before SLIC fills the cache
     size = int(dataset.cardinality())
     if drop_remainder and 0 <= size < batch_size:
