@@ -26,7 +26,10 @@ SALIENCY = "saliency"
 
 
 def _check_probability(name: str, value: float) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return value
@@ -121,6 +124,8 @@ class BaseMix(keras.layers.Layer):
         low, high = check_n_segments(n_segments)
         self.n_segments = low if low == high else (low, high)
         self.compactness = float(compactness)
+        if not self.compactness > 0:  # SLIC's balance of colour and distance; <= 0 gives meaningless superpixels
+            raise ValueError(f"compactness must be > 0, got {compactness!r}")
         self.seed = seed
         self.jit_compile = bool(jit_compile)
         self.data_format = _check_data_format(data_format)
