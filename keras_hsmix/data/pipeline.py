@@ -342,8 +342,8 @@ def make_pipeline(
     if output not in ("tuple", "dict"):
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     check_count("batch_size", batch_size)
-    if shuffle is not None and shuffle is not False:
-        check_count("shuffle", shuffle, extra=" or None for no shuffling")
+    if shuffle is not None and shuffle is not False and not (isinstance(shuffle, (int, np.integer)) and shuffle == 0):
+        check_count("shuffle", shuffle, extra=" (0 or None for no shuffling)")
     if isinstance(cache, (str, os.PathLike)) and not Path(cache).parent.is_dir():
         raise ValueError(f"cache: the folder of the cache file {str(cache)!r} does not exist; create it first, "
                          "or pass cache=True to cache in memory")

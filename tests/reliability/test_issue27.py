@@ -259,7 +259,7 @@ def test_non_finite_loss_stops_fit_naming_from_logits():
     [
         ({"batch_size": 2.5}, r"batch_size must be an integer >= 1, got 2\.5"),
         ({"batch_size": "2"}, r"batch_size must be an integer >= 1, got '2'"),
-        ({"shuffle": -1}, r"shuffle must be an integer >= 1 or None"),
+        ({"shuffle": -1}, r"shuffle must be an integer >= 1 \(0 or None for no shuffling\), got -1"),
         ({"cache": "/nonexistent-folder/cache"}, r"cache: the folder of the cache file '/nonexistent-folder/cache'"),
     ],
 )
