@@ -22,8 +22,10 @@ def _checked_ids(class_ids: Any, num_channels: int) -> Any:
 
     ``one_hot`` turns an id outside the range into an all-zero target, so masks that hold 255 for
     the foreground (or ids of more classes than the model predicts) used to train silently on wrong
-    targets. (Under XLA, TensorFlow drops the check.)
+    targets. (Under XLA, TensorFlow drops the check; on another Keras backend it is skipped.)
     """
+    if keras.backend.backend() != "tensorflow" or not tf.is_tensor(class_ids):
+        return class_ids
     checks = [
         tf.debugging.assert_non_negative(class_ids, message="DiceCELoss: negative class id in the targets"),
         tf.debugging.assert_less(
