@@ -11,9 +11,31 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 _MODES = ("auto", "binary", "multiclass")
+
+
+def _checked_ids(class_ids: Any, num_channels: int) -> Any:
+    """Class ids, checked to lie in ``[0, num_channels)`` before they are made one-hot.
+
+    ``one_hot`` turns an id outside the range into an all-zero target, so masks that hold 255 for
+    the foreground (or ids of more classes than the model predicts) used to train silently on wrong
+    targets. (Under XLA, TensorFlow drops the check; on another Keras backend it is skipped.)
+    """
+    if keras.backend.backend() != "tensorflow" or not tf.is_tensor(class_ids):
+        return class_ids
+    checks = [
+        tf.debugging.assert_non_negative(class_ids, message="DiceCELoss: negative class id in the targets"),
+        tf.debugging.assert_less(
+            class_ids, tf.constant(num_channels, class_ids.dtype),
+            message=f"DiceCELoss: class id >= {num_channels}, the number of prediction channels (targets must be "
+            f"class ids 0..{num_channels - 1}, or one-hot / soft labels)",
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(class_ids)
 
 
 def _standardize_targets(y_true: Any, y_pred: Any) -> Any:
@@ -34,14 +56,14 @@ def _standardize_targets(y_true: Any, y_pred: Any) -> Any:
     if rank_true == rank_pred - 1:
         if num_channels == 1:
             return ops.expand_dims(y_true, axis=-1)
-        class_ids = ops.cast(ops.round(y_true), "int32")
+        class_ids = _checked_ids(ops.cast(ops.round(y_true), "int32"), num_channels)
         return ops.one_hot(class_ids, num_channels, dtype=y_pred.dtype)
     if rank_true == rank_pred:
         true_channels = y_true.shape[-1]
         if true_channels == num_channels:
             return y_true
         if true_channels == 1 and num_channels > 1:
-            class_ids = ops.cast(ops.round(ops.squeeze(y_true, axis=-1)), "int32")
+            class_ids = _checked_ids(ops.cast(ops.round(ops.squeeze(y_true, axis=-1)), "int32"), num_channels)
             return ops.one_hot(class_ids, num_channels, dtype=y_pred.dtype)
     raise ValueError(
         "DiceCELoss: cannot match targets of shape "
@@ -78,9 +100,12 @@ class DiceCELoss(keras.losses.Loss):
     axes works (``[B, D, H, W, K]`` too).
 
     Args:
-        from_logits: Whether ``y_pred`` holds logits (recommended; the
-            cross-entropy is then computed stably from the logits) or
-            probabilities.
+        from_logits: Whether ``y_pred`` holds logits (the default, as the
+            package's models output: the cross-entropy is then computed
+            stably from the logits) or probabilities (``False``, for a model
+            ending in a softmax / sigmoid). The default was ``False`` before
+            issue 27, which trained the package's own models to a loss of
+            ``nan``.
         mode: ``"binary"`` (sigmoid / binary cross-entropy, one or more
             independent channels), ``"multiclass"`` (softmax / categorical
             cross-entropy, ``K > 1``) or ``"auto"`` (binary when ``K == 1``,
@@ -110,7 +135,7 @@ class DiceCELoss(keras.losses.Loss):
 
     def __init__(
         self,
-        from_logits: bool = False,
+        from_logits: bool = True,
         mode: str = "auto",
         dice_weight: float = 1.0,
         ce_weight: float = 1.0,

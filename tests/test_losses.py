@@ -46,12 +46,12 @@ def _per_sample(loss: DiceCELoss, y_true, y_pred) -> np.ndarray:
 def test_perfect_prediction_is_near_zero_multiclass_and_binary():
     labels = RNG.integers(0, 3, size=(2, 8, 8))
     one_hot = np.eye(3, dtype="float32")[labels]
-    assert float(DiceCELoss()(one_hot, one_hot)) < 1e-4
+    assert float(DiceCELoss(from_logits=False)(one_hot, one_hot)) < 1e-4
     # Large logits of the right class, from_logits=True.
     assert float(DiceCELoss(from_logits=True)(labels, 30.0 * (2 * one_hot - 1))) < 1e-4
 
     mask = RNG.integers(0, 2, size=(2, 8, 8, 1)).astype("float32")
-    assert float(DiceCELoss()(mask, mask)) < 1e-4
+    assert float(DiceCELoss(from_logits=False)(mask, mask)) < 1e-4
     assert float(DiceCELoss(from_logits=True)(mask, 30.0 * (2 * mask - 1))) < 1e-4
 
 
@@ -61,9 +61,9 @@ def test_known_hand_values_binary():
     y_pred = np.array([0.8, 0.4], "float32").reshape(1, 1, 2, 1)
     ce = -(np.log(0.8) + np.log(0.6)) / 2
     dice = 1 - (2 * 0.8 + 1e-5) / (1.2 + 1.0 + 1e-5)
-    got = float(DiceCELoss()(y_true, y_pred))
+    got = float(DiceCELoss(from_logits=False)(y_true, y_pred))
     np.testing.assert_allclose(got, ce + dice, rtol=1e-5)
-    got_weighted = float(DiceCELoss(dice_weight=0.5, ce_weight=2.0)(y_true, y_pred))
+    got_weighted = float(DiceCELoss(from_logits=False, dice_weight=0.5, ce_weight=2.0)(y_true, y_pred))
     np.testing.assert_allclose(got_weighted, 2 * ce + 0.5 * dice, rtol=1e-5)
 
 
@@ -77,9 +77,9 @@ def test_known_hand_values_multiclass():
     d1 = (0 + s) / (0.5 + 0 + s)
     d2 = (2 * 0.6 + s) / (0.7 + 1 + s)
     dice = 1 - (d0 + d1 + d2) / 3
-    np.testing.assert_allclose(float(DiceCELoss()(y_true, y_pred)), ce + dice, rtol=1e-5)
+    np.testing.assert_allclose(float(DiceCELoss(from_logits=False)(y_true, y_pred)), ce + dice, rtol=1e-5)
     no_bg = 1 - (d1 + d2) / 2
-    got = float(DiceCELoss(include_background=False)(y_true, y_pred))
+    got = float(DiceCELoss(from_logits=False, include_background=False)(y_true, y_pred))
     np.testing.assert_allclose(got, ce + no_bg, rtol=1e-5)
 
 
@@ -159,7 +159,7 @@ def test_gradients_finite_for_extreme_logits(num_channels):
         hard_probs = np.roll(y, 1, axis=-1)
     probs = tf.Variable(hard_probs)
     with tf.GradientTape() as tape:
-        value = DiceCELoss()(y, probs)
+        value = DiceCELoss(from_logits=False)(y, probs)
     assert np.isfinite(float(value))
     assert np.all(np.isfinite(tape.gradient(value, probs).numpy()))
 
@@ -213,5 +213,5 @@ def test_invalid_arguments_and_shapes():
 
 def test_smooth_zero_empty_channels_have_zero_dice_loss():
     y = np.zeros((1, 4, 4, 1), "float32")
-    loss = DiceCELoss(smooth=0.0, ce_weight=0.0)
+    loss = DiceCELoss(from_logits=False, smooth=0.0, ce_weight=0.0)
     assert float(loss(y, y)) == pytest.approx(0.0, abs=1e-6)

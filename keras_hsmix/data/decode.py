@@ -35,12 +35,18 @@ def read_array(path: Path, kind: str, palette_indices: bool = False) -> np.ndarr
     PASCAL-VOC-style masks). Any decoding problem is raised as :class:`BadPairError`
     naming the file.
     """
+    return read_array_and_format(path, kind, palette_indices)[0]
+
+
+def read_array_and_format(path: Path, kind: str, palette_indices: bool = False) -> tuple[np.ndarray, str | None]:
+    """:func:`read_array`, and the format Pillow decoded (``"PNG"``, ``"JPEG"``, ...), whatever the file name says."""
     try:
         if path.stat().st_size == 0:
             raise BadPairError(f"{kind} file '{path}' is empty (0 bytes)")
         with Image.open(path) as im:  # opened read-only ("rb")
             im.seek(0)  # first frame of GIF / multi-page TIFF
             im.load()
+            file_format = im.format
             mode = im.mode
             if mode == "P" and palette_indices:
                 pass  # np.asarray gives the indices
@@ -78,7 +84,7 @@ def read_array(path: Path, kind: str, palette_indices: bool = False) -> np.ndarr
         raise BadPairError(f"{kind} file '{path}' has an unsupported shape {array.shape}")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadPairError(f"{kind} file '{path}' contains NaN or Inf values")
-    return array
+    return array, file_format
 
 
 def image_to_float(array: np.ndarray, path: Path, channels: int) -> np.ndarray:
@@ -165,18 +171,26 @@ def mask_to_ids(
     threshold: float,
     label_values: np.ndarray | None,
     values_are_rgb: bool,
+    file_format: str | None = None,
 ) -> np.ndarray:
-    """Map a decoded mask to int32 class ids of shape [H, W, 1]."""
+    """Map a decoded mask to int32 class ids of shape [H, W, 1].
+
+    ``file_format``: the format Pillow decoded (``Image.format``); the JPEG noise check looks at it, not at
+    the file name (JPEG bytes saved under a ``.png`` name are a common export mistake). ``None``: the name.
+    """
     if mask_mode in ("nonzero", "threshold"):
         if array.ndim == 3:
             gray = array[..., 0] if _is_gray_rgb(array) else array.astype(np.float64) @ _LUMA
         else:
             gray = array
-        if mask_mode == "nonzero" and path.suffix.lower() in (".jpg", ".jpeg"):
+        named_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+        is_jpeg = named_jpeg if file_format is None else file_format == "JPEG"
+        if mask_mode == "nonzero" and is_jpeg:
             noise = int(np.count_nonzero((gray > 0) & (gray < _JPEG_NOISE)))
             if noise:
+                misnamed = "" if named_jpeg else f" (JPEG data under a '{path.suffix}' name)"
                 raise BadPairError(
-                    f"mask file '{path}' is a JPEG with compression noise ({noise} pixel(s) with values 1-"
+                    f"mask file '{path}' is a JPEG{misnamed} with compression noise ({noise} pixel(s) with values 1-"
                     f"{_JPEG_NOISE - 1}): mask_mode='nonzero' would count that noise as foreground; use "
                     "mask_mode='threshold' (CLI: --mask-mode threshold) or lossless (PNG) masks"
                 )
@@ -247,7 +261,9 @@ def load_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     raw_image = read_array(image_path, "image")
     # Palette masks with gray label values hold class ids as palette indices (PASCAL VOC style).
-    raw_mask = read_array(mask_path, "mask", palette_indices=mask_mode == "values" and not values_are_rgb)
+    raw_mask, mask_format = read_array_and_format(
+        mask_path, "mask", palette_indices=mask_mode == "values" and not values_are_rgb
+    )
     if raw_image.shape[:2] != raw_mask.shape[:2]:
         (ih, iw), (mh, mw) = raw_image.shape[:2], raw_mask.shape[:2]
         raise BadPairError(
@@ -255,7 +271,7 @@ def load_pair(
             f"'{mask_path}' is {mh}x{mw}"
         )
     image = image_to_float(raw_image, image_path, channels)
-    mask = mask_to_ids(raw_mask, mask_path, mask_mode, threshold, label_values, values_are_rgb)
+    mask = mask_to_ids(raw_mask, mask_path, mask_mode, threshold, label_values, values_are_rgb, mask_format)
     return resize_pair(image, mask, image_size)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_hsmix.data.decode import MASK_MODES, BadPairError, load_pair, normalize_label_values
-from keras_hsmix.data.files import find_pairs
+from keras_hsmix.data.decode import MASK_MODES, BadPairError, load_pair, normalize_label_values, read_array
+from keras_hsmix.data.files import find_pairs, format_list
 
 __all__ = ["load_folder"]
 
@@ -53,6 +54,46 @@ def _check_image_size(image_size: Any) -> tuple[int, int] | None:
     if not ok:
         raise ValueError(f"image_size must be None or (height, width) with positive ints, got {image_size!r}")
     return int(height), int(width)
+
+
+def raw_mask_values(mask_paths: Sequence[Path], limit: int = 5) -> list[Any]:
+    """The distinct raw values (gray, or RGB tuples) of the first ``limit`` readable mask files, for messages."""
+    found: set[Any] = set()
+    for path in list(mask_paths)[:limit]:
+        try:
+            array = read_array(Path(path), "mask")
+        except BadPairError:
+            continue
+        values = np.unique(array.reshape(-1, 3), axis=0) if array.ndim == 3 else np.unique(array)
+        found.update(tuple(int(c) for c in v) if np.ndim(v) else int(v) for v in values[:32])
+    return sorted(found, key=lambda v: (isinstance(v, tuple), v))
+
+
+def _warn_all_background(
+    data_dir: Any, mask_paths: Sequence[Path], mask_mode: str, threshold: float, label_values: Any
+) -> None:
+    """Warns that every mask of a folder is all background (class 0) after the mask mapping.
+
+    Almost always a ``mask_mode`` that does not fit the files (``"threshold"`` on masks stored as 0/1);
+    a model trained on such masks learns to predict background and scores a DSC of 0 without a word.
+    """
+    found = raw_mask_values(mask_paths)
+    if mask_mode == "threshold":
+        how = f"mask_mode='threshold' with threshold={threshold:g} (pixels > {threshold:g} are foreground)"
+        hint = (f"the masks hold the values [{format_list(found)}]; for masks stored as 0/1 use "
+                "mask_mode='nonzero' or a threshold below their foreground value (CLI: --mask-mode nonzero)")
+    elif mask_mode == "values":
+        how = f"mask_mode='values' with label_values={label_values!r}"
+        hint = f"the masks hold the values [{format_list(found)}]; check label_values"
+    else:
+        how = f"mask_mode={mask_mode!r}"
+        hint = f"the masks hold the values [{format_list(found)}]"
+    warnings.warn(
+        f"load_folder('{data_dir}'): every mask is all background (class 0) after {how}: {hint}. "
+        "A model trained on these masks learns nothing but background.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _ragged_dataset(images: list[np.ndarray], masks: list[np.ndarray], channels: int) -> tf.data.Dataset:
@@ -208,6 +249,8 @@ def load_folder(
         )
     if skipped:
         logger.warning("load_folder('%s'): skipped %d of %d pair(s)", data_dir, skipped, len(pairs))
+    if not any(np.any(mask) for mask in masks):
+        _warn_all_background(data_dir, [m for _, m in pairs], mask_mode, threshold, label_values)
 
     if size is None:
         return _ragged_dataset(images, masks, channels)

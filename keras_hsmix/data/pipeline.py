@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_hsmix.data.augment import element_keys, random_color_jitter, random_flip_rotate, with_element_draws
@@ -164,6 +167,52 @@ def as_element_dicts(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset
 
 
+def check_count(name: str, value: object, extra: str = "") -> int:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is an int >= 1 (not a bool, float or string)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1{extra}, got {value!r}")
+    return int(value)
+
+
+ONE_SIZE_MESSAGE = (
+    "dataset: images of different sizes cannot be batched (batch_size={batch_size} needs one height and width): "
+    "load the folder with image_size=(H, W) (load_folder / load_arrays; keras-hsmix: --size), or resize the "
+    "elements before the pipeline. Element index, its [height, width], the first element's [height, width]:"
+)
+
+
+def check_one_size(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Pipeline step: elements whose height or width is not static are checked to share the first element's size.
+
+    Without it, a folder loaded with ``image_size=None`` whose images differ in size fails inside
+    ``batch`` with tf.data's "Cannot add tensor to the batch"; with it, the error points at ``image_size``.
+    Datasets with a static height and width (and ``batch_size=1``) are returned unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = tf.data.Dataset.from_tensor_slices({"images": np.zeros((2, 8, 8, 3), "float32")})
+        >>> check_one_size(ds, 2) is ds
+        True
+    """
+    spec = dataset.element_spec
+    images = spec["images"] if isinstance(spec, dict) and "images" in spec else None
+    if batch_size <= 1 or images is None or images.shape.rank is None or images.shape[:2].is_fully_defined():
+        return dataset
+    message = ONE_SIZE_MESSAGE.format(batch_size=batch_size)
+
+    def check(state: tuple, element: dict) -> tuple:
+        index, first = state
+        size = tf.shape(element["images"], out_type=tf.int64)[:2]
+        first = tf.where(index == 0, size, first)
+        same = tf.reduce_all(tf.equal(size, first))
+        assertion = tf.debugging.Assert(same, [message, index, size, first])
+        with tf.control_dependencies([assertion]):
+            element = {k: tf.identity(v) for k, v in element.items()}
+        return (index + 1, first), element
+
+    return dataset.scan((tf.constant(0, tf.int64), tf.zeros([2], tf.int64)), check)
+
+
 def batch_and_mix(
     dataset: tf.data.Dataset,
     batch_size: int,
@@ -190,9 +239,8 @@ def batch_and_mix(
         >>> next(iter(ds))["segmentation_masks"].shape
         TensorShape([2, 16, 16, 2])
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    ds = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    check_count("batch_size", batch_size)
+    ds = check_one_size(dataset, batch_size).batch(batch_size, drop_remainder=drop_remainder)
     if mixer is None:
         if num_classes is None:
             return ds
@@ -298,9 +346,13 @@ def make_pipeline(
     """
     if output not in ("tuple", "dict"):
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    dataset = as_element_dicts(dataset)
+    check_count("batch_size", batch_size)
+    if shuffle is not None and shuffle is not False and not (isinstance(shuffle, (int, np.integer)) and shuffle == 0):
+        check_count("shuffle", shuffle, extra=" (0 or None for no shuffling)")
+    if isinstance(cache, (str, os.PathLike)) and not Path(cache).parent.is_dir():
+        raise ValueError(f"cache: the folder of the cache file {str(cache)!r} does not exist; create it first, "
+                         "or pass cache=True to cache in memory")
+    dataset = check_one_size(as_element_dicts(dataset), batch_size)  # a clear error, before SLIC fills the cache
     size = int(dataset.cardinality())
     if drop_remainder and 0 <= size < batch_size:
         raise ValueError(

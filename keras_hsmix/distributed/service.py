@@ -48,6 +48,14 @@ import keras
 import tensorflow as tf
 
 from keras_hsmix.data.pipeline import add_superpixels, augment_elements, batch_and_mix, finalize
+from keras_hsmix.distributed.servers import (  # noqa: F401  (start_* are public here too)
+    BIND_HOST,
+    check_address,
+    exposure_notice,
+    listening_port,
+    start_dispatcher,
+    start_worker,
+)
 from keras_hsmix.layers.base import IMAGES, MASKS, SUPERPIXELS, BaseMix, require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS
@@ -383,57 +391,14 @@ def distributed_pipeline(
         raise ValueError(f"processing_mode must be one of {PROCESSING_MODES}, got {processing_mode!r}")
     ds = worker_pipeline(path, batch_size, num_classes, mixer, **kwargs)
     ds = ds.apply(
-        tf.data.experimental.service.distribute(processing_mode, _grpc(dispatcher_address), job_name=job_name)
+        tf.data.experimental.service.distribute(
+            processing_mode, _grpc(check_address(dispatcher_address, "dispatcher_address")), job_name=job_name
+        )
     )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-# ---------------------------------------------------------------- servers
-def start_dispatcher(
-    port: int = 5050, work_dir: str | None = None, fault_tolerant_mode: bool = False
-) -> tf.data.experimental.service.DispatchServer:
-    """Starts a ``tf.data`` service dispatcher in this process (``port=0``: any free port).
-
-    With ``work_dir`` (shared storage) and ``fault_tolerant_mode=True`` a restarted
-    dispatcher recovers its state. ``server.target`` is ``"grpc://localhost:PORT"``;
-    keep ``server`` alive (``server.join()``) for as long as it serves.
-
-    Example:
-        >>> server = start_dispatcher(port=0)
-        >>> server.target.startswith("grpc://localhost:")
-        True
-        >>> server.stop()
-    """
-    config = tf.data.experimental.service.DispatcherConfig(
-        port=port, work_dir=work_dir, fault_tolerant_mode=fault_tolerant_mode
-    )
-    return tf.data.experimental.service.DispatchServer(config)
-
-
-def start_worker(
-    dispatcher_address: str, port: int = 5051, worker_address: str | None = None
-) -> tf.data.experimental.service.WorkerServer:
-    """Starts a ``tf.data`` service worker in this process and registers it with the dispatcher.
-
-    Args:
-        dispatcher_address: ``"host:port"`` of the dispatcher (no ``grpc://``).
-        port: this worker's port (``0``: any free port).
-        worker_address: how the clients reach this worker, ``"host:%port%"``
-            style (default ``"localhost:%port%"``; set it to the machine's host
-            name when the clients run elsewhere).
-
-    Example:
-        >>> dispatcher = start_dispatcher(port=0)
-        >>> worker = start_worker(dispatcher.target.split("://")[1], port=0)
-        >>> worker.stop(); dispatcher.stop()
-    """
-    address = dispatcher_address.split("://")[-1]
-    config = tf.data.experimental.service.WorkerConfig(
-        dispatcher_address=address, port=port, worker_address=worker_address
-    )
-    return tf.data.experimental.service.WorkerServer(config)
-
-
+# ---------------------------------------------------------------- servers (in servers.py)
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m keras_hsmix.distributed.service dispatcher|worker ...``: run a server until killed."""
     parser = argparse.ArgumentParser(prog="python -m keras_hsmix.distributed.service", description=main.__doc__)
@@ -449,10 +414,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.role == "dispatcher":
         server = start_dispatcher(args.port, args.work_dir, fault_tolerant_mode=args.work_dir is not None)
-        print(f"dispatcher listening on {server.target}", flush=True)
+        port = listening_port(server)
+        # TensorFlow's target says localhost, but the server listens on every interface: say both.
+        print(f"dispatcher listening on {BIND_HOST}:{port} (every network interface); clients on this machine: "
+              f"grpc://localhost:{port}", flush=True)
+        print(exposure_notice("dispatcher", server), file=sys.stderr, flush=True)
     else:
         server = start_worker(args.dispatcher, args.port, args.worker_address)
-        print(f"worker registered with dispatcher {args.dispatcher}", flush=True)
+        print(f"worker registered with dispatcher {args.dispatcher}; listening on {BIND_HOST}:"
+              f"{listening_port(server)} (every network interface)", flush=True)
+        print(exposure_notice("worker", server), file=sys.stderr, flush=True)
     try:
         server.join()
     except KeyboardInterrupt:

@@ -27,7 +27,10 @@ SALIENCY = "saliency"
 
 
 def _check_probability(name: str, value: float) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must lie in [0, 1], got {value}")
     return value
@@ -84,6 +87,21 @@ class BaseMix(keras.layers.Layer):
     and superpixels / saliency ``[B, H, W]`` or ``[B, 1, H, W]``, and returns
     images ``[B, C, H, W]`` and masks ``[B, K, H, W]`` (maps ``[B, H, W]``);
     the mix is the channels-last mix of the transposed batch.
+
+    Seeds and ``tf.data``: the draws of each call come from the layer's
+    ``keras.random.SeedGenerator``, a variable that every call reads and advances. With a
+    ``seed``, the sequence of draws is fixed, so results repeat run after run whenever the
+    calls come in a fixed order: eager calls, a Keras model, or
+    ``dataset.batch(4).map(layer)`` (a sequential map; each epoch still draws anew).
+    In a *parallel* map, ``dataset.batch(4).map(layer, num_parallel_calls=tf.data.AUTOTUNE)``,
+    the batches reach the generator in the order their threads run, so which batch gets
+    which draw changes from run to run although the seed is set: the output is **not**
+    repeatable (Keras' own ``RandomFlip`` and ``MixUp`` behave the same).
+    ``deterministic=True`` does not help: it orders the outputs, not the draws. For a
+    repeatable pipeline, map the layer without ``num_parallel_calls`` (the mix is cheap
+    next to SLIC, which :func:`keras_hsmix.data.add_superpixels` runs in parallel before),
+    or use :func:`keras_hsmix.data.make_pipeline` / :func:`keras_hsmix.data.batch_and_mix`
+    with a seed, which do so.
     """
 
     def __init__(
@@ -107,6 +125,8 @@ class BaseMix(keras.layers.Layer):
         low, high = check_n_segments(n_segments)
         self.n_segments = low if low == high else (low, high)
         self.compactness = float(compactness)
+        if not self.compactness > 0:  # SLIC's balance of colour and distance; <= 0 gives meaningless superpixels
+            raise ValueError(f"compactness must be > 0, got {compactness!r}")
         self.seed = seed
         self.jit_compile = bool(jit_compile)
         self.data_format = _check_data_format(data_format)

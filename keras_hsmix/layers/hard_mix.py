@@ -27,7 +27,9 @@ class HardMix(BaseMix):
         n_segments: SLIC superpixel count (int or ``(low, high)``), used only when
             the batch has no ``"superpixels"`` key.
         compactness: SLIC compactness.
-        seed: makes the draws reproducible.
+        seed: makes the draws repeatable when the layer is called in a fixed order: eagerly, inside
+            a Keras model, or in a *sequential* ``tf.data`` map (see "Seeds and ``tf.data``" in
+            :class:`BaseMix`: a parallel map is not repeatable).
         jit_compile: run the mixing (superpixels given) as one XLA computation
             (default; about 2x faster on CPU), or as plain TensorFlow ops.
 
@@ -35,7 +37,9 @@ class HardMix(BaseMix):
     optionally ``"superpixels"`` and ``"saliency"``; the output has the input's
     keys. The output superpixel map is the mixed one (A's ids where A shows, B's
     ids offset by ``N`` where B shows), so mixes can be chained. With
-    ``training=False`` the input is returned unchanged. Safe inside ``tf.data``.
+    ``training=False`` the input is returned unchanged. Works inside ``tf.data``
+    (map it after ``batch()``; for repeatable seeded draws, without ``num_parallel_calls``:
+    see :class:`BaseMix`).
 
     Images keep their dtype: uint8 (or other integer) images are pasted exactly,
     never converted, so a pipeline that normalises after mixing moves a quarter

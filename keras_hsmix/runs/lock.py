@@ -12,6 +12,7 @@ can use the same claim for its run folder.
 Example:
     >>> import tempfile
     >>> from pathlib import Path
+from types import TracebackType
     >>> claim = Path(tempfile.mkdtemp()) / "run.claim"
     >>> claim_run(claim), claim_run(claim)
     (True, False)
@@ -29,6 +30,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from types import TracebackType
+
+
+#: Name of the lock file that :class:`RunLock` keeps in a run folder while a process owns it.
+LOCK_NAME = "run.lock"
 
 
 def process_alive(pid: int) -> bool:
@@ -94,3 +100,64 @@ class RunClaim:
         if self.claimed:
             release_run(self.path)
             self.claimed = False
+
+
+def claim_owner(path: Path) -> tuple[str, int] | None:
+    """``(host, pid)`` written in a claim file, or None when it is missing or unreadable."""
+    try:
+        host, pid = Path(path).read_text().split()
+        return host, int(pid)
+    except (OSError, ValueError):
+        return None
+
+
+class RunFolderInUseError(ValueError):
+    """Another live process owns the run folder (its host and pid are in the message)."""
+
+
+class RunLock:
+    """Owns a run folder for the duration of a ``with`` block (lock file ``run.lock``: host and pid).
+
+    Raises :class:`RunFolderInUseError` naming the other owner when a live process holds the folder;
+    a lock left by a dead process of this host is taken over. The folder is created if needed (only
+    create the lock once every check that could refuse the run has passed).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "run"
+        >>> with RunLock(folder):
+        ...     (folder / LOCK_NAME).exists()
+        True
+        >>> (folder / LOCK_NAME).exists()
+        False
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        if not claim_run(self.path):
+            owner = claim_owner(self.path)
+            who = f"process {owner[1]} on host {owner[0]!r}" if owner else "another process"
+            raise RunFolderInUseError(
+                f"run folder '{self.folder}' is in use by {who} (lock file {self.path}); wait for it to finish "
+                "or choose another --out. If that process is gone (on another host, or the folder is on a "
+                "shared disk), delete the lock file."
+            )
+        self.held = True
+        return self
+
+    def release(self) -> None:
+        if self.held and claim_owner(self.path) == (socket.gethostname(), os.getpid()):
+            self.path.unlink(missing_ok=True)
+        self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.release()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from keras_hsmix.data import load_arrays, make_pipeline
 from keras_hsmix.losses import DiceCELoss
 from keras_hsmix.metrics import Dice, Jaccard, hd95_mean
 from keras_hsmix.models import unet
+from keras_hsmix.runs.lock import RunLock
+from keras_hsmix.runs.records import finite_or_none, write_json
 from keras_hsmix.training.model import HSMixModel
 from keras_hsmix.training.serving import export_for_serving
 
@@ -239,7 +242,55 @@ def evaluate(
     }
     if per_image:
         out["dice_per_image"] = [round(float(v), 5) for v in np.asarray(dice.per_image_scores(one_hot, probs))]
+    undefined = {k: _why_undefined(k, masks[..., 0] > 0, pred > 0) for k in ("dice", "jaccard", "hd95")
+                 if not np.isfinite(out[k])}
+    out = finite_or_none(out)  # strict JSON: an undefined metric is null, with its reason below
+    if undefined:
+        out["undefined"] = undefined
     return out
+
+
+def _why_undefined(metric: str, truth: np.ndarray, pred: np.ndarray) -> str:
+    """Why ``metric`` has no value on these masks (``truth`` / ``pred``: foreground ``[N, H, W]``)."""
+    truth_empty = ~truth.reshape(len(truth), -1).any(axis=1)
+    pred_empty = ~pred.reshape(len(pred), -1).any(axis=1)
+    if truth_empty.all():
+        return f"{metric} is undefined: every ground-truth mask is empty (no foreground); check mask_mode"
+    if pred_empty.all():
+        return f"{metric} is undefined: the model predicts no foreground on any image"
+    if metric == "hd95":
+        return "hd95 is undefined: no image has foreground in both its mask and its prediction"
+    return f"{metric} is undefined on these images"
+
+
+# Settings that may differ between a run and its resumption (they do not change what is trained).
+_RESUMABLE_KEYS = ("out",)
+
+
+def check_resume_config(out: Path, config: TrainConfig) -> None:
+    """Raises ``ValueError`` naming every setting in which ``config`` differs from the run's ``config.json``.
+
+    Called before anything is written, so a refused ``--resume`` leaves the run folder as it was (it used
+    to rewrite ``config.json`` first, then fail to load the checkpoint with dozens of Keras warnings).
+    """
+    path = out / "config.json"
+    if not path.exists():
+        return
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"cannot read {path} to check the resumed settings: {error}") from error
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path} does not hold a settings object; move the run folder away or choose another --out")
+    new = json.loads(json.dumps(asdict(config)))  # tuples as lists, as stored
+    diff = {k: (stored.get(k), new.get(k)) for k in sorted(stored.keys() | new.keys())
+            if k not in _RESUMABLE_KEYS and k in stored and k in new and stored[k] != new[k]}
+    if diff:
+        details = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(
+            f"run folder '{out}' was trained with other settings ({details}); resume with the stored "
+            "settings, or start a new run with another --out"
+        )
 
 
 def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[str, Any]:
@@ -254,21 +305,13 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
         >>> import tempfile
         >>> results = train(TrainConfig(out=tempfile.mkdtemp() + "/run", size=32, epochs=1, num_images=8,
         ...                             base_filters=4, depth=2, n_segments=(20, 30)), verbose=0)
-        >>> sorted(results["validation"])
-        ['dice', 'hd95', 'jaccard']
+        >>> {"dice", "hd95", "jaccard"} <= set(results["validation"])  # and "undefined": reasons of null ones
+        True
     """
     out = Path(config.out)
-    backup = out / BACKUP_DIR
-    if backup.exists() and not resume:
-        raise ValueError(
-            f"run folder {str(out)!r} holds an unfinished run ({backup}); pass --resume to continue it "
-            "or choose another --out"
-        )
-    if (out / "results.json").exists():
-        if not resume:
-            raise ValueError(f"run folder {str(out)!r} already holds a finished run; choose another --out")
-        if not backup.exists():  # finished: nothing to resume (do not train again from scratch)
-            return json.loads((out / "results.json").read_text())
+    finished = _check_run_folder(out, config, resume)
+    if finished is not None:
+        return finished
 
     # Load and check the data before anything is written, so bad data leaves no run folder.
     if config.data is not None and config.num_classes > 2 and config.mask_mode != "values":
@@ -284,12 +327,50 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     if not config.color_jitter >= 0:
         raise ValueError(f"color_jitter must be >= 0, got {config.color_jitter}")
     make_optimizer(config.learning_rate, config.weight_decay)  # a bad weight decay fails before writing
+    # One process per run folder: a second train / --resume on the same --out is refused, naming the owner.
+    with RunLock(out):
+        finished = _check_run_folder(out, config, resume)  # again: another process may have changed it meanwhile
+        if finished is not None:
+            return finished
+        return _train_locked(config, out, resume, verbose, images, masks)
+
+
+def _check_run_folder(out: Path, config: TrainConfig, resume: bool) -> dict[str, Any] | None:
+    """Refuses a run folder that holds another run; returns the stored results of a finished run on resume."""
+    backup = out / BACKUP_DIR
+    if backup.exists() and not resume:
+        raise ValueError(
+            f"run folder {str(out)!r} holds an unfinished run ({backup}); pass --resume to continue it "
+            "or choose another --out"
+        )
+    if (out / "results.json").exists() and not resume:
+        raise ValueError(f"run folder {str(out)!r} already holds a finished run; choose another --out")
+    if resume:
+        check_resume_config(out, config)
+        if (out / "results.json").exists() and not backup.exists():
+            # finished: nothing to resume (do not train again from scratch)
+            return json.loads((out / "results.json").read_text())
+    return None
+
+
+def _train_locked(
+    config: TrainConfig, out: Path, resume: bool, verbose: int, images: np.ndarray, masks: np.ndarray
+) -> dict[str, Any]:
+    backup = out / BACKUP_DIR
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    write_json(out / "config.json", asdict(config))
     best_so_far = _reconcile_history(out / "history.csv", backup) if resume else None
     if not (out / "best.weights.h5").exists():
         best_so_far = None
     train_idx, val_idx = split_train_val(len(images), config.val_fraction, config.seed)
+    if not masks[val_idx].any():
+        warnings.warn(
+            f"every validation mask is empty (no foreground in {len(val_idx)} image(s), mask_mode="
+            f"{config.mask_mode!r}): validation DSC will be 0 and HD95 undefined whatever the model learns; "
+            "check --mask-mode against the mask files",
+            UserWarning,
+            stacklevel=2,
+        )
     train_ds = tf.data.Dataset.from_tensor_slices(
         {"images": images[train_idx], "segmentation_masks": masks[train_idx]}
     )
@@ -329,6 +410,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
         test_images, test_masks = _arrays(config.test_data, config, config.seed)
         results["test"] = evaluate(model, test_images, test_masks, config.batch_size)
     export_for_serving(model, out / "saved_model")  # the contract of docs/serving.md
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "results.json", results)  # strict JSON: undefined metrics are null with a reason
     shutil.rmtree(backup, ignore_errors=True)
     return results

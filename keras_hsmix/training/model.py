@@ -13,6 +13,7 @@ from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.recipes import get_recipe, resolve
 from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
 from keras_hsmix.training.gradcam import GradCAM
+from keras_hsmix.training.guards import StopOnNonFiniteLoss
 
 SALIENCY_SOURCES = ("gradcam", "static", "random")
 
@@ -167,6 +168,16 @@ class HSMixModel(keras.Model):
         return out[IMAGES], out[MASKS]
 
     # ------------------------------------------------------------------ steps
+    def fit(self, x: Any = None, y: Any = None, batch_size: Any = None, epochs: int = 1, verbose: Any = "auto",
+            callbacks: Any = None, **kwargs: Any) -> Any:
+        """``keras.Model.fit``, stopped with a clear error at the first non-finite loss (:class:`StopOnNonFiniteLoss`)."""
+        if isinstance(callbacks, keras.callbacks.CallbackList):
+            return super().fit(x, y, batch_size, epochs, verbose, callbacks, **kwargs)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.insert(0, StopOnNonFiniteLoss())
+        return super().fit(x, y, batch_size, epochs, verbose, callbacks, **kwargs)
+
     def train_step(self, data: Any) -> dict:
         batch, sample_weight = self.unpack(data)
         x, y = self.augment(batch)
