@@ -201,7 +201,6 @@ def test_preview_and_compare_at_default_verbosity_print_no_tensorflow_line(tmp_p
     assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)
     assert done.stdout.splitlines()[0].startswith("[1/2] loading 2 images"), done.stdout
-    done = _cli("compare", "--data", "synthetic", "--quick", "--list", "--results-dir", str(tmp_path / "results"),
-                "--docs-dir", str(tmp_path / "docs"))
+    done = _cli("compare", "--quick", "--list", "--out", str(tmp_path / "compare"))
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)

@@ -12,7 +12,6 @@ can use the same claim for its run folder.
 Example:
     >>> import tempfile
     >>> from pathlib import Path
-from types import TracebackType
     >>> claim = Path(tempfile.mkdtemp()) / "run.claim"
     >>> claim_run(claim), claim_run(claim)
     (True, False)

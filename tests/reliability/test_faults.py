@@ -79,7 +79,7 @@ def test_train_killed_with_sigkill_resumes_and_loses_at_most_the_current_epoch(t
 
     # Without --resume the unfinished run is protected (checked in-process: it fails before any work).
     config = TrainConfig(out=str(out), size=32, depth=2, base_filters=4, num_images=24, n_segments=(20, 30),
-                         epochs=EPOCHS)
+                         epochs=EPOCHS, batch_size=4, bn_momentum=0.9)  # the CLI run's settings
     with pytest.raises(ValueError, match="unfinished run.*--resume"):
         train(config, resume=False, verbose=0)
 
