@@ -176,7 +176,19 @@ class HSMixModel(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.insert(0, StopOnNonFiniteLoss())
+        self._build_optimizer()
         return super().fit(x, y, batch_size, epochs, verbose, callbacks, **kwargs)
+
+    def _build_optimizer(self) -> None:
+        """Creates the optimizer's variables before ``fit`` traces ``train_step``.
+
+        Without a distribution strategy Keras leaves them to the first trace, and a ``tf.function`` that creates
+        variables is traced a second time: the Grad-CAM and mixing step would be traced twice (about twice the
+        first epoch's overhead). Only for a built wrapped model, whose variables are all known.
+        """
+        if self.optimizer is not None and not self.optimizer.built and self.model.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     def train_step(self, data: Any) -> dict:
         batch, sample_weight = self.unpack(data)

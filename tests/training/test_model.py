@@ -45,6 +45,22 @@ def test_fit_with_dict_batches_and_validation(saliency):
     assert all(v > 0 for v in history.history["loss"])
 
 
+def test_fit_traces_the_train_step_once():
+    # The optimizer is built before fit: a train_step that creates variables in its first trace is traced twice.
+    traces = []
+
+    class Counted(HSMixModel):
+        def train_step(self, data):
+            traces.append(1)
+            return super().train_step(data)
+
+    keras.utils.set_random_seed(0)
+    model = Counted(unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=1), num_classes=2, n_segments=20, seed=0)
+    model.compile(optimizer="adam", loss=DiceCELoss(), metrics=[Dice(from_logits=True)])
+    model.fit(_data().batch(4), epochs=2, verbose=0)
+    assert len(traces) == 1 and model.optimizer.built
+
+
 def test_fit_with_tuple_batches_without_superpixels():
     model = _model("gradcam", probabilities=(0, 1, 0))
     ds = _data().batch(4).map(lambda e: (e["images"], e["segmentation_masks"]))
