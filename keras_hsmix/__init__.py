@@ -103,8 +103,14 @@ class _RegisterAfterImports(importlib.abc.MetaPathFinder):
             self.done = True
         if self in sys.meta_path:
             sys.meta_path.remove(self)
-        for name in _SAVEABLE:
-            importlib.import_module(name)
+        try:
+            for name in _SAVEABLE:
+                importlib.import_module(name)
+        except Exception as error:  # never break the user's own import of Keras
+            import warnings
+
+            warnings.warn(f"keras-hsmix could not register its saved classes with Keras ({error!r}); import "
+                          f"keras_hsmix.layers and keras_hsmix.training before loading a saved model", stacklevel=2)
 
 
 def _register_when_keras_loads() -> None:
