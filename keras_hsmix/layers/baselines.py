@@ -88,11 +88,21 @@ class _MixBaseline(keras.layers.Layer):
         self.generator = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def _draws(self, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def call(self, data: dict, training: bool = True) -> dict:
+        images, masks = _check_batch(self, data)
+        if not training:
+            return {IMAGES: images, MASKS: masks}
+        batch = tf.shape(images)[0]
         partner = tf.cast(keras.random.shuffle(tf.range(batch), seed=self.generator), tf.int32)
         lam = _beta(tf.reshape(batch, [1]), self.alpha, self.generator)
         apply = keras.random.uniform(tf.reshape(batch, [1]), seed=self.generator) < self.rate
-        return partner, lam, apply
+        mixed_images, mixed_masks = self.mix_pairs(images, masks, partner, lam, apply)
+        return {IMAGES: mixed_images, MASKS: mixed_masks}
+
+    def mix_pairs(self, images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor,
+                  apply: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Mixes each sample with ``images[partner]`` (λ per sample; samples where ``apply`` is False unchanged)."""
+        raise NotImplementedError
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -120,17 +130,13 @@ class CutMixSeg(_MixBaseline):
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(num_classes, alpha, rate, seed, **kwargs)
 
-    def call(self, data: dict, training: bool = True) -> dict:
-        images, masks = _check_batch(self, data)
-        if not training:
-            return {IMAGES: images, MASKS: masks}
+    def mix_pairs(self, images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor,
+                  apply: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         shape = tf.shape(images)
-        partner, lam, apply = self._draws(shape[0])
         cy = keras.random.uniform(tf.reshape(shape[0], [1]), seed=self.generator)
         cx = keras.random.uniform(tf.reshape(shape[0], [1]), seed=self.generator)
         region = rectangle_region(shape[1], shape[2], lam, cy, cx) & apply[:, None, None]
-        mixed_images, mixed_masks = mixing.hard_mix(images, masks, partner, region)
-        return {IMAGES: mixed_images, MASKS: mixed_masks}
+        return mixing.hard_mix(images, masks, partner, region)
 
 
 @keras.saving.register_keras_serializable(package="keras_hsmix")
@@ -152,16 +158,10 @@ class MixUpSeg(_MixBaseline):
                  seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(num_classes, alpha, rate, seed, **kwargs)
 
-    def call(self, data: dict, training: bool = True) -> dict:
-        images, masks = _check_batch(self, data)
-        if not training:
-            return {IMAGES: images, MASKS: masks}
-        shape = tf.shape(images)
-        partner, lam, apply = self._draws(shape[0])
+    def mix_pairs(self, images: tf.Tensor, masks: tf.Tensor, partner: tf.Tensor, lam: tf.Tensor,
+                  apply: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         lam = tf.where(apply, lam, tf.zeros_like(lam))
-        lam_map = tf.broadcast_to(lam[:, None, None], shape[:3])
-        mixed_images, mixed_masks = mixing.soft_mix(images, masks, partner, lam_map)
-        return {IMAGES: mixed_images, MASKS: mixed_masks}
+        return mixing.soft_mix(images, masks, partner, tf.broadcast_to(lam[:, None, None], tf.shape(images)[:3]))
 
 
 @keras.saving.register_keras_serializable(package="keras_hsmix")
