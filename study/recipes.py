@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
-from study.selection import late_val_dice
+from study.selection import late_val_dice, paired
 
 #: Issue 28's arms: what each is, as the study names it.
 ARMS = {
@@ -56,12 +56,12 @@ def table(records: dict[tuple[str, int], dict], arms: Sequence[str], reference: 
         if arm == reference:
             gap_text, positive, t_text = "–", "–", "–"
         else:
-            gaps = 100 * (test - np.array([records[(reference, s)]["test"]["dice"] for s in seeds]))
+            gaps = 100 * np.array(paired(records, arm, reference, seeds))
             sd = gaps.std(ddof=1) if len(gaps) > 1 else float("nan")
             gap_text = f"{gaps.mean():+.2f} ± {sd:.2f}"
             positive = f"{int((gaps > 0).sum())}/{len(gaps)}"
             if len(gaps) > 1 and sd > 0:
-                t, p = stats.ttest_rel(test, test - gaps / 100)
+                t, p = stats.ttest_1samp(gaps, 0.0)
                 t_text = f"t = {t:.2f}, p = {p:.3f}"
             else:
                 t_text = "–"
