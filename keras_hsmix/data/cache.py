@@ -154,7 +154,7 @@ def add_superpixel_levels(
         out[LEVELS_KEY] = stack
         return out
 
-    dataset = dataset.map(add, num_parallel_calls=calls, deterministic=True)
+    dataset = dataset.map(tf.autograph.experimental.do_not_convert(add), num_parallel_calls=calls, deterministic=True)
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
     return dataset

@@ -117,7 +117,7 @@ def _ragged_dataset(images: list[np.ndarray], masks: list[np.ndarray], channels:
         return {"images": image, "segmentation_masks": mask}
 
     slices = tf.data.Dataset.from_tensor_slices((starts, areas, heights, widths))
-    return slices.map(take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return slices.map(tf.autograph.experimental.do_not_convert(take), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def load_folder(

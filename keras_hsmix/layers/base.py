@@ -296,6 +296,7 @@ class BaseMix(keras.layers.Layer):
         """A canonical batch as the output of a mix that changed nothing: masks float ``[B, H, W, K]``."""
         return {**data, MASKS: one_hot_masks(data[MASKS], self.num_classes)}
 
+    @tf.autograph.experimental.do_not_convert  # graph ops only: no autograph conversion at each first trace
     def __call__(self, data: Any, *args: Any, **kwargs: Any) -> Any:
         """Keras' ``Layer.__call__`` on the TensorFlow backend; on another backend, TensorFlow directly.
 

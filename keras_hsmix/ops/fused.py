@@ -103,8 +103,10 @@ def _soft(images, masks, superpixels, partner, picked, num_segments, saliency, d
     return out_images, out_masks, mixed, out_maps
 
 
-_hard_xla = tf.function(_hard, jit_compile=True, reduce_retracing=True)
-_soft_xla = tf.function(_soft, jit_compile=True, reduce_retracing=True)
+# autograph=False: the mixing is written in graph ops (no Python control flow on tensors), so converting its source
+# only costs time at every first trace.
+_hard_xla = tf.function(_hard, jit_compile=True, reduce_retracing=True, autograph=False)
+_soft_xla = tf.function(_soft, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
 def hard_mix_batch(
