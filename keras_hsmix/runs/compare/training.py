@@ -76,6 +76,7 @@ def build_run(method: Method, cfg: CompareConfig, seed: int, images: np.ndarray,
     learning_rate = learning_rate_schedule(cfg.learning_rate, cfg.lr_schedule, cfg.epochs * steps)
     model.compile(optimizer=make_optimizer(learning_rate, cfg.weight_decay), loss=DiceCELoss(from_logits=True),
                   metrics=[Dice(from_logits=True), Jaccard(from_logits=True)])
+    model.optimizer.build(model.trainable_variables)  # else fit traces its train step twice (as HSMixModel.fit avoids)
     return model, baseline_pipeline(images, masks, method, cfg, seed)
 
 
