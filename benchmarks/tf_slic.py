@@ -262,6 +262,7 @@ def enforce_connectivity(labels: tf.Tensor, num_labels: int) -> tf.Tensor:
     return labels
 
 
+@tf.autograph.experimental.do_not_convert  # graph ops and Python-int loops only: nothing for autograph to convert
 def tf_slic(
     images: tf.Tensor,
     n_segments: int = 300,
