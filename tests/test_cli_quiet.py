@@ -177,12 +177,22 @@ def test_unpaired_files_error_names_the_flag_and_no_traceback(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_at_default_verbosity_prints_no_tensorflow_line(tmp_path):
+def test_train_at_default_verbosity_prints_no_tensorflow_line(tmp_path, capsys):
+    import json
+
     out = tmp_path / "run"
-    done = _cli("train", "--out", str(out), "--size", "32", "--num-images", "8", "--epochs", "2", "--base-filters",
-                "4", "--depth", "2", "--n-segments", "20", "30")
+    args = ["train", "--out", str(out), "--size", "32", "--num-images", "8", "--epochs", "2", "--base-filters", "4",
+            "--depth", "2", "--n-segments", "20", "30", "--color-jitter", "1.0"]
+    done = _cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)
+    # the pipeline shuffles: Keras' "shuffle=True was passed, but will be ignored" is not shown to users
+    assert "shuffle" not in done.stderr, done.stderr[-3000:]
+    assert json.loads((out / "config.json").read_text())["color_jitter"] == 1.0
+    assert not (out / "backup").exists()  # the resume backup is removed once the run has finished
+    # A finished run is never overwritten: refused before any work.
+    assert main([*args, "-q"]) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
     lines = done.stdout.splitlines()
     assert lines[0].startswith("training a UNet"), lines[:2]
     # not a terminal: Keras' "Epoch k/N" and one line per epoch, no progress bar
