@@ -114,15 +114,17 @@ def test_sync_batch_norm_uses_global_batch_statistics_under_mirrored_strategy():
     script = Path(__file__).with_name("_sync_bn.py")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
 
-    def variance(replicas: int, mode: str) -> np.ndarray:
-        out = subprocess.run([sys.executable, str(script), str(replicas), mode], capture_output=True, text=True,
-                             env=env, timeout=600)
+    found = {}
+    for cases in (["1:local", "2:sync"], ["2:local"]):  # one two-replica strategy per process
+        out = subprocess.run([sys.executable, str(script), *cases], capture_output=True, text=True, env=env,
+                             timeout=600)
         assert out.returncode == 0, out.stderr[-3000:]
-        return np.array([float(v) for v in next(l for l in out.stdout.splitlines() if l.startswith("VAR")).split()[1:]])
-
-    single = variance(1, "local")
-    np.testing.assert_allclose(variance(2, "sync"), single, rtol=1e-3, atol=1e-5)
-    local = variance(2, "local")
+        found.update({line.split()[1]: np.array([float(v) for v in line.split()[2:]])
+                      for line in out.stdout.splitlines() if line.startswith("VAR")})
+    assert sorted(found) == ["1:local", "2:local", "2:sync"], found
+    single = found["1:local"]
+    np.testing.assert_allclose(found["2:sync"], single, rtol=1e-3, atol=1e-5)
+    local = found["2:local"]
     assert np.all(local < 0.8 * single), (local, single)  # within-replica variance misses the between-half part
     assert unet((16, 16, 3), 2, 2, 1, sync_batch_norm=True).get_layer("enc0_conv1_bn").synchronized
 

@@ -1,4 +1,9 @@
-"""Run as a script: one fit epoch of one step, print the logged loss (1 or 2 CPU replicas)."""
+"""Run as a script: two fit epochs of one step each, print the logged losses of each case.
+
+``python _distributed_loss.py 1:none 2:none``: each case is REPLICAS (1, or 2 CPU replicas) : MIXING (``none`` or
+``hsmix``); at most one two-replica case per process (a second MirroredStrategy over the same two devices fails in
+its collectives).
+"""
 
 import os
 import sys
@@ -7,8 +12,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-replicas = int(sys.argv[1])
-mixing = sys.argv[2] if len(sys.argv) > 2 else "none"
 cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
@@ -19,7 +22,7 @@ from keras_hsmix import HSMixModel  # noqa: E402
 from keras_hsmix.losses import DiceCELoss  # noqa: E402
 
 
-def build():
+def build(mixing):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
@@ -38,12 +41,14 @@ rng = np.random.default_rng(0)
 images = rng.random((8, 16, 16, 3)).astype("float32")
 masks = rng.integers(0, 2, (8, 16, 16, 1)).astype("int32")
 ds = tf.data.Dataset.from_tensor_slices((images, masks)).batch(8)
-if replicas == 1:
-    model = build()
-else:
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert strategy.num_replicas_in_sync == 2
-    with strategy.scope():
-        model = build()
-history = model.fit(ds, epochs=2, verbose=0)
-print("LOSS", *history.history["loss"])
+for case in sys.argv[1:]:
+    replicas, mixing = case.split(":")
+    if replicas == "1":
+        model = build(mixing)
+    else:
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        assert strategy.num_replicas_in_sync == 2
+        with strategy.scope():
+            model = build(mixing)
+    history = model.fit(ds, epochs=2, verbose=0)
+    print("LOSS", case, *history.history["loss"])

@@ -113,28 +113,28 @@ def test_logged_loss_matches_the_loss_of_the_batch():
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-4)
 
 
-def test_logged_loss_same_on_one_and_two_replicas():
+def _distributed_losses(*cases: str) -> dict[str, list[float]]:
+    """``tests/training/_distributed_loss.py`` in one subprocess: the logged losses of each ``REPLICAS:MIXING``."""
     script = Path(__file__).with_name("_distributed_loss.py")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    losses = []
-    for replicas in (1, 2):
-        result = subprocess.run([sys.executable, str(script), str(replicas)], capture_output=True, text=True,
-                                env=env, timeout=600)
-        assert result.returncode == 0, result.stderr[-3000:]
-        line = next(l for l in result.stdout.splitlines() if l.startswith("LOSS"))
-        losses.append([float(v) for v in line.split()[1:]])
-    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
-    assert losses[0][0] > 0
+    result = subprocess.run([sys.executable, str(script), *cases], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = {line.split()[1]: [float(v) for v in line.split()[2:]]
+              for line in result.stdout.splitlines() if line.startswith("LOSS")}
+    assert sorted(losses) == sorted(cases), result.stdout
+    return losses
+
+
+def test_logged_loss_same_on_one_and_two_replicas():
+    losses = _distributed_losses("1:none", "2:none")
+    np.testing.assert_allclose(losses["1:none"], losses["2:none"], rtol=1e-5)
+    assert losses["1:none"][0] > 0
 
 
 def test_gradcam_mixing_runs_under_mirrored_strategy():
-    script = Path(__file__).with_name("_distributed_loss.py")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    result = subprocess.run([sys.executable, str(script), "2", "hsmix"], capture_output=True, text=True,
-                            env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith("LOSS"))
-    assert all(np.isfinite(float(v)) and float(v) > 0 for v in line.split()[1:])
+    losses = _distributed_losses("2:hsmix")["2:hsmix"]
+    assert len(losses) == 2 and all(np.isfinite(v) and v > 0 for v in losses)
 
 
 def test_evaluate_and_predict_do_not_augment(tmp_path):
