@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +10,8 @@ import pytest
 
 from keras_hsmix.runs.compare import RunSpec, load_compare_data
 from study.config import StudyConfig
+from study.run import main
 from study.trace import summary_line, trace_run, write_trace
-
-ROOT = Path(__file__).resolve().parents[2]
-STUDY = [sys.executable, "-m", "study"]  # python -m study, importable from any folder with the repository on the path
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _cfg(tmp_path: Path, epochs: int = 3) -> StudyConfig:
@@ -66,21 +60,20 @@ def test_write_trace_is_atomic_json(tmp_path: Path) -> None:
     assert not list((tmp_path / "traces").glob("*.tmp"))
 
 
-def test_trace_script_on_synthetic_data(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [*STUDY, "trace", "--data", "synthetic", "--quick",
-         "--methods", "hard+flips", "--seed", "1", "--every", "1", "--out", str(tmp_path / "traces")],
-        capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "epoch    1  val DSC" in out.stdout and "epoch    2  val DSC" in out.stdout
+def test_trace_script_on_synthetic_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # In-process: `python -m study` itself runs in tests/study/test_compare.py.
+    assert main(["trace", "--data", "synthetic", "--quick", "--methods", "hard+flips", "--seed", "1", "--every", "1",
+                 "--out", str(tmp_path / "traces")]) == 0
+    out = capsys.readouterr().out
+    assert "epoch    1  val DSC" in out and "epoch    2  val DSC" in out
     trace = json.loads(next((tmp_path / "traces").glob("*-hard+flips-s1.trace.json")).read_text())
     assert [r["epoch"] for r in trace["epochs"]] == [1, 2] and trace["seed"] == 1
 
 
-def test_trace_script_needs_methods(tmp_path: Path) -> None:
-    out = subprocess.run([*STUDY, "trace", "--data", "synthetic"],
-                         capture_output=True, text=True, cwd=tmp_path, env=ENV, timeout=300)
-    assert out.returncode == 2 and "--methods" in out.stderr
+def test_trace_script_needs_methods(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trace", "--data", "synthetic"])
+    assert exit_info.value.code == 2 and "--methods" in capsys.readouterr().err
 
 
 def _toy_trace() -> dict:
@@ -101,14 +94,12 @@ def test_group_curve_separates_the_named_images_from_the_rest() -> None:
         group_curve(_toy_trace(), ["1", "9"])
 
 
-def test_trace_script_summarizes_a_written_trace(tmp_path: Path) -> None:
+def test_trace_script_summarizes_a_written_trace(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = write_trace(_toy_trace(), tmp_path)
-    out = subprocess.run([*STUDY, "summarize", str(path), "--images", "1", "2"],
-                         capture_output=True, text=True, env=ENV, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.splitlines()
+    assert main(["summarize", str(path), "--images", "1", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert "images 1 2 (true foreground 0.55)" in lines[0]
     assert lines[-1].split() == ["10", "0.600", "0.100", "0.050", "0.900"]
-    missing = subprocess.run([*STUDY, "summarize", str(tmp_path / "nope.json"), "--images", "1"],
-                             capture_output=True, text=True, env=ENV, timeout=300)
-    assert missing.returncode == 2 and "no trace file" in missing.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        main(["summarize", str(tmp_path / "nope.json"), "--images", "1"])
+    assert exit_info.value.code == 2 and "no trace file" in capsys.readouterr().err
