@@ -1,8 +1,9 @@
 """Named HSMix recipes: every setting of a mixing policy, selected in one word.
 
-``"default"`` is what keras-hsmix uses when nothing is named. ``"paper"`` is what the paper describes
-(hard and soft halves concatenated every step, saliency-driven λ averaged per superpixel, Grad-CAM in
-:class:`keras_hsmix.HSMixModel`). The ``"authors-*"`` recipes are what the authors' public scripts
+``"default"`` is what the layers use when nothing is named (one of hard, soft or no mixing per batch: the
+batch keeps its size). ``"paper"`` is what the paper describes (hard and soft halves concatenated every step,
+saliency-driven λ averaged per superpixel, Grad-CAM in :class:`keras_hsmix.HSMixModel`), and what
+:class:`keras_hsmix.HSMixModel` uses when nothing is named: it validated best (docs/recipes.md). The ``"authors-*"`` recipes are what the authors' public scripts
 actually run for each dataset (see docs/fidelity.md for the file and line of every value, and for the
 bugs of those scripts that no recipe copies).
 
@@ -78,6 +79,11 @@ RECIPES: dict[str, Recipe] = {
 
 DEFAULT_RECIPE = "default"
 
+#: :class:`keras_hsmix.HSMixModel`'s recipe when none is named: chosen on validation in the GlaS measurement of
+#: docs/recipes.md (hard and soft halves every step validated above one-of-three per batch, 10 seeds). The layers
+#: keep :data:`DEFAULT_RECIPE`: a preprocessing layer returns the batch size it is given, and concat doubles it.
+MODEL_RECIPE = "paper"
+
 
 def get_recipe(name: str | None) -> Recipe:
     """The recipe called ``name`` (``None``: ``"default"``); a ValueError lists the known names otherwise."""
@@ -90,14 +96,21 @@ def get_recipe(name: str | None) -> Recipe:
 def resolve(recipe: str | None, **given: Any) -> dict[str, Any]:
     """The recipe's settings with every ``given`` value that is not ``None`` in their place.
 
+    ``probabilities`` (the per-batch choice of hard, soft or none) given without ``mode`` select
+    ``mode="random"``, the only mode that uses them: a concat recipe would otherwise ignore them.
+
     Example:
         >>> resolve("authors-glas", p=0.3, mode=None)["p"], resolve("authors-glas", p=0.3)["mode"]
         (0.3, 'concat')
+        >>> resolve("paper", probabilities=(0, 1, 0))["mode"]
+        'random'
     """
     settings = get_recipe(recipe).settings()
     unknown = sorted(set(given) - set(settings))
     if unknown:
         raise TypeError(f"not recipe settings: {unknown}")
+    if given.get("probabilities") is not None and given.get("mode") is None:
+        given = {**given, "mode": "random"}
     settings.update({k: v for k, v in given.items() if v is not None})
     if settings["soft_lambda"] not in SOFT_LAMBDAS:
         raise ValueError(f"soft_lambda must be one of {SOFT_LAMBDAS}, got {settings['soft_lambda']!r}")

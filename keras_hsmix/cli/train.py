@@ -150,15 +150,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "default 0.99 needs hundreds of steps to settle; 0.9 suits short runs)")
     p.add_argument("--depth", type=positive_int, default=DEPTH, help="UNet levels (down-samplings)")
     p.add_argument("--mixing", default="hsmix", choices=["hsmix", "none"],
-                   help="hsmix: hard, soft or no mixing per batch, at random; none: no mixing (a baseline)")
+                   help="hsmix: HSMix as the recipe says (by default hard and soft halves every step); none: no "
+                        "mixing (a baseline)")
     p.add_argument("--saliency", default=None, choices=["gradcam", "static", "random"],
                    help="what weighs the soft mix: the model's Grad-CAM, static (image) saliency, or random "
-                        "(default: the recipe's; gradcam for the default recipe)")
+                        "(default: the recipe's; gradcam for paper and default)")
     p.add_argument("--recipe", default=None, metavar="NAME",
-                   help="a named HSMix policy (docs/recipes.md): default (one of hard, soft or no mixing per batch), "
-                        "paper (hard and soft halves every step), or what the authors' script runs for a dataset "
-                        "(authors-glas, authors-monuseg, authors-isic, authors-brats, authors-synapse); "
-                        "--n-segments stays the one given for this image size (default: the default recipe)")
+                   help="a named HSMix policy (docs/recipes.md): paper (hard and soft halves every step; the "
+                        "default), default (one of hard, soft or no mixing per batch: half the compute per step), "
+                        "or what the authors' script runs for a dataset (authors-glas, authors-monuseg, "
+                        "authors-isic, authors-brats, authors-synapse); --n-segments stays the one given for this "
+                        "image size")
     p.add_argument("--n-segments", type=positive_int, nargs="+", default=list(N_SEGMENTS), metavar="N",
                    help="SLIC superpixels per image: N, or LOW HIGH (drawn per image); 20 40 at 64 px is one per 100-200 "
                         "pixels, as preview's 300 at 224 px")

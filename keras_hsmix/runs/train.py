@@ -52,12 +52,12 @@ class TrainConfig:
     base_filters: int = 8
     depth: int = 3
     mixing: str = "hsmix"  # "hsmix" or "none"
-    # The HSMix policy: a named recipe (docs/recipes.md; None: "default"), whose settings these override when
+    # The HSMix policy: a named recipe (docs/recipes.md; None: HSMixModel's, "paper"), whose settings these override when
     # given (n_segments is always this config's, scaled to the image size).
     recipe: str | None = None
-    saliency: str | None = None  # None: the recipe's ("gradcam" for the default recipe)
-    probabilities: tuple[float, float, float] | None = None  # None: the recipe's (1/3 each for the default)
-    mode: str | None = None  # None: the recipe's ("random"; "concat": hard and soft halves every step)
+    saliency: str | None = None  # None: the recipe's ("gradcam" for "paper" and "default")
+    probabilities: tuple[float, float, float] | None = None  # None: the recipe's (1/3 each; unused by concat)
+    mode: str | None = None  # None: the recipe's ("concat": hard and soft halves every step; "random": one of three)
     p: float | None = None  # None: the recipe's (0.5)
     n_segments: tuple[int, int] = (20, 40)
     flips: bool = True

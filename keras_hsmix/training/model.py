@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_hsmix.layers.backend import require_tensorflow_backend
 from keras_hsmix.layers.base import IMAGES, MASKS
 from keras_hsmix.layers.hsmix import HSMix
-from keras_hsmix.recipes import get_recipe, resolve
+from keras_hsmix.recipes import MODEL_RECIPE, get_recipe, resolve
 from keras_hsmix.ops.masks import one_hot_masks, to_soft_masks
 from keras_hsmix.training.gradcam import GradCAM
 from keras_hsmix.training.guards import StopOnNonFiniteLoss
@@ -53,9 +53,12 @@ class HSMixModel(keras.Model):
         gradcam_target: ``"masks"`` (target region = the true masks) or ``"prediction"``.
         from_logits: whether ``model`` outputs logits (used by Grad-CAM's prediction region).
         p, probabilities, mode, alpha, n_segments, compactness, seed, soft_lambda: as in :class:`HSMix`.
-        recipe: a named set of the mixing settings (``"default"``, ``"paper"``, ``"authors-glas"``, ...;
-            see :mod:`keras_hsmix.recipes`): settings left at ``None`` take the recipe's value
-            (the default recipe's saliency is ``"gradcam"``), settings passed explicitly win.
+        recipe: a named set of the mixing settings (``"paper"``, ``"default"``, ``"authors-glas"``, ...;
+            see :mod:`keras_hsmix.recipes`): settings left at ``None`` take the recipe's value, settings
+            passed explicitly win. ``None``: ``"paper"`` (:data:`keras_hsmix.recipes.MODEL_RECIPE`): every
+            step trains on the hard-mixed and the soft-mixed batch (2B images, Grad-CAM λ), the policy
+            that validated best (docs/recipes.md); ``recipe="default"`` mixes one of hard, soft or none
+            per batch at half the compute per step.
 
     The mixing runs with ``tf.numpy_function`` SLIC when batches carry no
     superpixels, and draws Beta variates for ``saliency="random"``; neither is
@@ -93,6 +96,7 @@ class HSMixModel(keras.Model):
     ) -> None:
         require_tensorflow_backend("HSMixModel", "its train_step mixes and takes gradients with tf.GradientTape")
         super().__init__(**kwargs)
+        recipe = MODEL_RECIPE if recipe is None else recipe
         settings = resolve(recipe, saliency=saliency, p=p, probabilities=probabilities, mode=mode, alpha=alpha,
                            n_segments=n_segments, compactness=compactness, soft_lambda=soft_lambda)
         saliency = settings.pop("saliency")

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from keras_hsmix import HSMix, HSMixModel
 from keras_hsmix.data import make_pipeline, make_synthetic_dataset
-from keras_hsmix.recipes import RECIPES, get_recipe, resolve
+from keras_hsmix.recipes import MODEL_RECIPE, RECIPES, get_recipe, resolve
 from keras_hsmix.models import unet
 from keras_hsmix.ops import mixing
 
@@ -69,8 +69,16 @@ def test_model_takes_the_recipe() -> None:
     assert (paper.saliency, paper.mixer.mode, paper.gradcam is not None) == ("gradcam", "concat", True)
     glas = HSMixModel(net, num_classes=2, recipe="authors-glas")
     assert (glas.saliency, glas.mixer.saliency, glas.gradcam) == ("random", "random", None)
-    assert HSMixModel(net, num_classes=2).get_config()["recipe"] == "default"
+    # Unnamed: the model takes the recipe that validated best (paper), the layers keep the batch-preserving one.
+    unnamed = HSMixModel(net, num_classes=2)
+    assert unnamed.get_config()["recipe"] == MODEL_RECIPE == "paper" and unnamed.mixer.mode == "concat"
+    assert unnamed.saliency == "gradcam" and HSMix().mode == "random"
     assert get_recipe(None).name == "default"
+    assert HSMixModel(net, num_classes=2, recipe="default").mixer.mode == "random"
+    # Probabilities choose one branch per batch: given alone, they select the random mode that uses them.
+    assert HSMixModel(net, num_classes=2, probabilities=(0, 1, 0)).mixer.mode == "random"
+    assert HSMix(recipe="paper", probabilities=(1, 0, 0)).mode == "random"
+    assert HSMix(recipe="paper", probabilities=(1, 0, 0), mode="concat").mode == "concat"
 
 
 def test_pipeline_takes_the_recipe_superpixel_settings() -> None:
@@ -103,7 +111,9 @@ def test_train_run_takes_the_recipe() -> None:
     paper = build_model(TrainConfig(size=32, depth=2, base_filters=4, recipe="paper"), epoch_steps=1)
     assert (paper.recipe, paper.mixer.mode, paper.saliency) == ("paper", "concat", "gradcam")
     assert tuple(paper.mixer.n_segments) == (20, 40)  # the run's own, scaled to its image size
-    default = build_model(TrainConfig(size=32, depth=2, base_filters=4), epoch_steps=1)
+    unnamed = build_model(TrainConfig(size=32, depth=2, base_filters=4), epoch_steps=1)  # HSMixModel's: paper
+    assert (unnamed.recipe, unnamed.mixer.mode, unnamed.saliency) == ("paper", "concat", "gradcam")
+    default = build_model(TrainConfig(size=32, depth=2, base_filters=4, recipe="default"), epoch_steps=1)
     assert (default.recipe, default.mixer.mode, default.saliency) == ("default", "random", "gradcam")
     glas = build_model(TrainConfig(size=32, depth=2, base_filters=4, recipe="authors-glas", p=0.3), epoch_steps=1)
     assert (glas.saliency, glas.mixer.p, glas.mixer.compactness) == ("random", 0.3, 8.0)
