@@ -62,7 +62,7 @@ def table(records: dict[tuple[str, int], dict], arms: Sequence[str], reference: 
             positive = f"{int((gaps > 0).sum())}/{len(gaps)}"
             if len(gaps) > 1 and sd > 0:
                 t, p = stats.ttest_1samp(gaps, 0.0)
-                t_text = f"t = {t:.2f}, p = {p:.3f}"
+                t_text = f"t = {t:.2f}, " + (f"p = {p:.3f}" if p >= 0.001 else "p < 0.001")
             else:
                 t_text = "–"
         lines.append(f"| {ARMS.get(arm, arm)} | {len(seeds)} ({', '.join(map(str, seeds))}) | {gap_text} | "

@@ -157,7 +157,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: the recipe's; gradcam for paper and default)")
     p.add_argument("--recipe", default=None, metavar="NAME",
                    help="a named HSMix policy (docs/recipes.md): paper (hard and soft halves every step; the "
-                        "default), default (one of hard, soft or no mixing per batch: half the compute per step), "
+                        "default), default (one of hard, soft or no mixing per batch: half the images per step), "
                         "or what the authors' script runs for a dataset (authors-glas, authors-monuseg, "
                         "authors-isic, authors-brats, authors-synapse); --n-segments stays the one given for this "
                         "image size")

@@ -58,7 +58,7 @@ class HSMixModel(keras.Model):
             passed explicitly win. ``None``: ``"paper"`` (:data:`keras_hsmix.recipes.MODEL_RECIPE`): every
             step trains on the hard-mixed and the soft-mixed batch (2B images, Grad-CAM λ), the policy
             that validated best (docs/recipes.md); ``recipe="default"`` mixes one of hard, soft or none
-            per batch at half the compute per step.
+            per batch, on half the images per step.
 
     The mixing runs with ``tf.numpy_function`` SLIC when batches carry no
     superpixels, and draws Beta variates for ``saliency="random"``; neither is
