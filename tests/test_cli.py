@@ -71,9 +71,11 @@ def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, caps
     assert "--mask-mode nonzero makes binary masks" in err and "mask_mode=" not in err and not wrong.exists()
 
     out = tmp_path / "run"
-    assert main(["train", "--out", str(out), "--mask-mode", "values", *base]) == 0
+    assert main(["train", "--out", str(out), "--mask-mode", "values", "--no-export", *base]) == 0
     config = json.loads((out / "config.json").read_text())
     assert (config["mask_mode"], config["label_values"], config["mask_suffix"]) == ("values", None, "_mask")
+    assert config["export"] is False and not (out / "saved_model").exists()  # --no-export: no SavedModel
+    assert "SavedModel" not in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())
     assert 0.0 <= results["validation"]["dice"] <= 1.0
 

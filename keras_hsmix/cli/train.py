@@ -88,10 +88,11 @@ def run(args: argparse.Namespace) -> int:
         color_jitter=args.color_jitter,
         bn_momentum=args.bn_momentum,
         seed=args.seed,
+        export=not args.no_export,
     )
     start = time.perf_counter()
     results = train(config, resume=args.resume, verbose=fit_verbosity(args.quiet))
-    print(summary(results, args.out, time.perf_counter() - start))
+    print(summary(results, args.out, time.perf_counter() - start, exported=not args.no_export))
     return 0
 
 
@@ -104,7 +105,7 @@ def intro(args: argparse.Namespace) -> str:
             f"epoch{'s' if args.epochs > 1 else ''}; run folder {args.out}")
 
 
-def summary(results: dict, out: str, seconds: float) -> str:
+def summary(results: dict, out: str, seconds: float, exported: bool = True) -> str:
     """What the run measured and where each output is."""
     lines = [f"done in {seconds:.0f} s"]
     for split, scores in results.items():
@@ -112,7 +113,9 @@ def summary(results: dict, out: str, seconds: float) -> str:
             lines.append(f"{split}: DSC {scores['dice']:.4f}  JAC {scores['jaccard']:.4f}  "
                          f"HD95 {scores['hd95']:.2f} px")
     outputs = [("run folder", ""), ("best weights", "best.weights.h5"), ("history", "history.csv"),
-               ("results", "results.json"), ("settings", "config.json"), ("SavedModel", "saved_model")]
+               ("results", "results.json"), ("settings", "config.json")]
+    if exported:
+        outputs.append(("SavedModel", "saved_model"))
     width = max(len(name) for name, _ in outputs)
     lines += [f"{name + ':':<{width + 1}} {os.path.join(out, rel) if rel else out}" for name, rel in outputs]
     return "\n".join(lines)
@@ -165,6 +168,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="SLIC superpixels per image: N, or LOW HIGH (drawn per image); 20 40 at 64 px is one per 100-200 "
                         "pixels, as preview's 300 at 224 px")
     p.add_argument("--no-flips", action="store_true", help="no random flips of the training images")
+    p.add_argument("--no-export", action="store_true",
+                   help="do not write saved_model/ (the SavedModel for serving) at the end: a quicker experiment")
     p.add_argument("--color-jitter", type=non_negative_float, default=0.0,
                    help="strength of the colour (stain) jitter of each training image, 0: none, 1: light")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data split, model and draws")

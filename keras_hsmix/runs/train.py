@@ -66,6 +66,7 @@ class TrainConfig:
     # to settle (a short run then validates with unsettled ones: the demo predicted foreground everywhere).
     bn_momentum: float | None = None
     seed: int = 0
+    export: bool = True  # write saved_model/ at the end (docs/serving.md); False: skip it (a quick experiment)
     extra: dict = field(default_factory=dict)
 
 
@@ -264,7 +265,7 @@ def _why_undefined(metric: str, truth: np.ndarray, pred: np.ndarray) -> str:
 
 
 # Settings that may differ between a run and its resumption (they do not change what is trained).
-_RESUMABLE_KEYS = ("out",)
+_RESUMABLE_KEYS = ("out", "export")
 
 
 def check_resume_config(out: Path, config: TrainConfig) -> None:
@@ -299,7 +300,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     The run folder holds ``config.json``, ``history.csv``, ``best.weights.h5``
     (best validation DSC), ``backup/`` (Keras ``BackupAndRestore``, written at
     each epoch end, so a killed run resumed with ``resume=True`` loses at most
-    the epoch in progress), ``results.json`` and ``saved_model/``.
+    the epoch in progress), ``results.json`` and ``saved_model/`` (unless ``config.export`` is ``False``).
 
     Example:
         >>> import tempfile
@@ -409,7 +410,8 @@ def _train_locked(
     if config.test_data:
         test_images, test_masks = _arrays(config.test_data, config, config.seed)
         results["test"] = evaluate(model, test_images, test_masks, config.batch_size)
-    export_for_serving(model, out / "saved_model")  # the contract of docs/serving.md
+    if config.export:
+        export_for_serving(model, out / "saved_model")  # the contract of docs/serving.md
     write_json(out / "results.json", results)  # strict JSON: undefined metrics are null with a reason
     shutil.rmtree(backup, ignore_errors=True)
     return results

@@ -1,7 +1,9 @@
 """One worker of the 2-worker MultiWorkerMirroredStrategy test (run as a script, TF_CONFIG set by the test).
 
-argv: out_dir epochs steps_per_epoch saliency. Writes out_dir/worker{index}.npz (final weights) and
-out_dir/worker{index}.json (history).
+argv: out_dir steps_per_epoch epochs saliency [epochs saliency ...]. Each (epochs, saliency) pair is one call of
+``train_multi_worker`` with a freshly built model, as a restarted job makes: the second call resumes from the
+checkpoint the first one wrote. After call k it writes out_dir/worker{index}_{k}.npz (weights) and
+out_dir/worker{index}_{k}.json (history), and prints "call k done".
 """
 
 import json
@@ -23,11 +25,12 @@ from keras_hsmix.losses import DiceCELoss  # noqa: E402
 from keras_hsmix.metrics import Dice  # noqa: E402
 from keras_hsmix.models import unet  # noqa: E402
 
-out_dir, epochs, steps, saliency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+out_dir, steps = sys.argv[1], int(sys.argv[2])
+calls = [(int(epochs), saliency) for epochs, saliency in zip(sys.argv[3::2], sys.argv[4::2])]
 index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 
 
-def build_model() -> HSMixModel:
+def build_model(saliency: str) -> HSMixModel:
     keras.utils.set_random_seed(index)  # different on each worker: MWMS broadcasts the chief's initial values
     base = unet((32, 32, 3), 2, base_filters=4, depth=1)
     model = HSMixModel(base, num_classes=2, saliency=saliency, n_segments=16, seed=0)
@@ -42,8 +45,10 @@ def dataset_fn(ctx):
                          output="dict", seed=index).repeat()
 
 
-model, history = train_multi_worker(build_model, dataset_fn, epochs=epochs, steps_per_epoch=steps,
-                                    checkpoint_dir=os.path.join(out_dir, "checkpoints"), strategy=strategy)
-np.savez(os.path.join(out_dir, f"worker{index}.npz"), *model.get_weights())
-with open(os.path.join(out_dir, f"worker{index}.json"), "w") as handle:
-    json.dump(history, handle)
+for k, (epochs, saliency) in enumerate(calls):
+    model, history = train_multi_worker(lambda: build_model(saliency), dataset_fn, epochs=epochs, steps_per_epoch=steps,
+                                        checkpoint_dir=os.path.join(out_dir, "checkpoints"), strategy=strategy)
+    np.savez(os.path.join(out_dir, f"worker{index}_{k}.npz"), *model.get_weights())
+    with open(os.path.join(out_dir, f"worker{index}_{k}.json"), "w") as handle:
+        json.dump(history, handle)
+    print(f"call {k} done", flush=True)

@@ -91,7 +91,7 @@ def test_undefined_metrics_are_null_with_a_reason_and_results_are_strict_json(tm
 def test_train_warns_on_empty_validation_masks_and_writes_strict_json(tmp_path):
     root = _pair_folder(tmp_path / "data", [_disk(32, 1) for _ in range(6)])
     config = TrainConfig(out=str(tmp_path / "run"), data=str(root), size=32, mask_mode="threshold", epochs=1,
-                         batch_size=2, base_filters=4, depth=2, n_segments=(10, 20), mixing="none")
+                         batch_size=2, base_filters=4, depth=2, n_segments=(10, 20), mixing="none", export=False)
     with pytest.warns(UserWarning) as record:
         results = train(config, verbose=0)
     messages = [str(w.message) for w in record]

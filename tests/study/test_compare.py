@@ -151,7 +151,7 @@ def test_corruptions_keep_shape_and_range(kind: str) -> None:
 def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> None:
     cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
                                    report_dir=str(tmp_path / "docs"), methods=("none", "hsmix_gradcam+flips"),
-                                   epochs=2, command="python -m study --quick")
+                                   epochs=2, size=32, n_segments=(10, 20), command="python -m study --quick")
     logs: list[str] = []
     summary = run_study(cfg, log=logs.append)
     assert len(summary["trained"]) == 2 and not summary["skipped"]
@@ -183,7 +183,7 @@ def test_runs_claimed_by_a_live_process_are_left_to_it_and_dead_claims_taken_ove
     import sys
 
     cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
-                                   report_dir=str(tmp_path / "docs"), methods=("none", "flips"), epochs=1)
+                                   report_dir=str(tmp_path / "docs"), methods=("none", "flips"), epochs=1, size=32)
     none_id, flips_id = (r.run_id(cfg) for r in plan_runs(cfg))
     results = tmp_path / "results"
     results.mkdir()
@@ -240,7 +240,7 @@ def test_a_study_run_repeats_exactly_with_its_seed(tmp_path: Path) -> None:
     # Paired comparisons rely on it: the same method and seed give the same run (data draws, mixes, weights).
     def histories(folder: str) -> dict[str, list[float]]:
         cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / folder), report_dir=str(tmp_path),
-                                       methods=("hsmix_gradcam+flips",), robustness=False)
+                                       methods=("hsmix_gradcam+flips",), robustness=False, size=32, n_segments=(10, 20))
         run_study(cfg)
         return {f.stem: json.loads(f.read_text())["history"]["val_dice"]
                 for f in sorted((tmp_path / folder).glob("*.json"))}

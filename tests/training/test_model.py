@@ -164,6 +164,7 @@ def test_save_load_checkpoint_and_export(tmp_path):
     np.testing.assert_allclose(restored.predict(images, verbose=0), expected, atol=1e-5)
 
     fresh = _model("gradcam")
+    fresh.optimizer.build(fresh.trainable_variables)  # the checkpoint holds optimizer state: restore it too, quietly
     fresh.load_weights(ckpt)
     np.testing.assert_allclose(fresh.predict(images, verbose=0), expected, atol=1e-5)
 
