@@ -1,8 +1,8 @@
 """Run as a script: two fit epochs of one step each, print the logged losses of each case.
 
 ``python _distributed_loss.py 1:none 2:none``: each case is REPLICAS (1, or 2 CPU replicas) : MIXING (``none`` or
-``hsmix``); at most one two-replica case per process (a second MirroredStrategy over the same two devices fails in
-its collectives).
+``hsmix``). The two-replica cases share one MirroredStrategy: a second one over the same two devices fails in its
+collectives.
 """
 
 import os
@@ -41,12 +41,13 @@ rng = np.random.default_rng(0)
 images = rng.random((8, 16, 16, 3)).astype("float32")
 masks = rng.integers(0, 2, (8, 16, 16, 1)).astype("int32")
 ds = tf.data.Dataset.from_tensor_slices((images, masks)).batch(8)
+strategy = None
 for case in sys.argv[1:]:
     replicas, mixing = case.split(":")
     if replicas == "1":
         model = build(mixing)
     else:
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = strategy or tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
         with strategy.scope():
             model = build(mixing)
