@@ -90,7 +90,7 @@ def test_pipeline_jitters_images_but_not_masks() -> None:
 def test_colour_methods_of_a_comparison_jitter_their_training_images() -> None:
     from keras_hsmix.runs.compare import CompareConfig, Method, build_run, reference_method
 
-    cfg = CompareConfig(data_dir=None, size=16, base_filters=2, depth=2, n_segments=(4, 8), epochs=1,
+    cfg = CompareConfig(data_dir=None, size=16, base_filters=2, depth=1, n_segments=(4, 8), epochs=1,
                         batch_size=4)
     images = np.full((4, 16, 16, 3), 0.5, np.float32)
     masks = np.zeros((4, 16, 16, 1), np.int32)

@@ -203,7 +203,7 @@ def test_make_pipeline_edge_cases(name: str) -> None:
 
 def _fit(images: np.ndarray, masks: np.ndarray, classes: int, batch_size: int, n_segments: int) -> dict:
     keras.utils.set_random_seed(0)
-    model = HSMixModel(unet(images.shape[1:], num_classes=classes, base_filters=4, depth=2), num_classes=classes,
+    model = HSMixModel(unet(images.shape[1:], num_classes=classes, base_filters=4, depth=1), num_classes=classes,
                        saliency="gradcam", probabilities=(0.5, 0.5, 0.0), n_segments=n_segments, seed=0)
     model.compile(optimizer="adam", loss=DiceCELoss(from_logits=True), metrics=[Dice(from_logits=True)])
     data = _dataset(images, masks[..., None]).batch(batch_size)  # the last batch may be smaller

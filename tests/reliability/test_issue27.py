@@ -91,7 +91,7 @@ def test_undefined_metrics_are_null_with_a_reason_and_results_are_strict_json(tm
 def test_train_warns_on_empty_validation_masks_and_writes_strict_json(tmp_path):
     root = _pair_folder(tmp_path / "data", [_disk(32, 1) for _ in range(6)])
     config = TrainConfig(out=str(tmp_path / "run"), data=str(root), size=32, mask_mode="threshold", epochs=1,
-                         batch_size=2, base_filters=4, depth=2, n_segments=(10, 20), mixing="none", export=False)
+                         batch_size=2, base_filters=4, depth=1, n_segments=(10, 20), mixing="none", export=False)
     with pytest.warns(UserWarning) as record:
         results = train(config, verbose=0)
     messages = [str(w.message) for w in record]
@@ -230,7 +230,7 @@ def test_the_dispatcher_really_listens_on_every_interface_as_printed():
 
 # ---------------------------------------------------------------- 13
 def _tiny_fit(loss: keras.losses.Loss) -> keras.callbacks.History:
-    model = HSMixModel(unet((32, 32, 3), num_classes=2, base_filters=4, depth=2), num_classes=2,
+    model = HSMixModel(unet((32, 32, 3), num_classes=2, base_filters=4, depth=1), num_classes=2,
                        saliency="static", n_segments=10, seed=0)
     model.compile(optimizer="adam", loss=loss)
     ds = make_synthetic_dataset(4, (32, 32), seed=0).batch(4)

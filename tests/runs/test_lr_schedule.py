@@ -72,7 +72,7 @@ def test_cosine_groups_are_tagged_apart_from_constant_ones() -> None:
 
 def test_train_rejects_an_unknown_schedule_before_writing(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    config = TrainConfig(out=str(out), size=32, epochs=1, num_images=8, base_filters=4, depth=2,
+    config = TrainConfig(out=str(out), size=32, epochs=1, num_images=8, base_filters=4, depth=1,
                          n_segments=(20, 30), lr_schedule="linear")
     with pytest.raises(ValueError, match="unknown lr_schedule 'linear'"):
         train(config, verbose=0)

@@ -10,7 +10,7 @@ from keras_hsmix.runs.train import TrainConfig, train
 
 
 def _run(out: Path, seed: int) -> tuple[dict, str]:
-    config = TrainConfig(out=str(out), size=32, epochs=2, num_images=12, base_filters=4, depth=2,
+    config = TrainConfig(out=str(out), size=32, epochs=2, num_images=12, base_filters=4, depth=1,
                          n_segments=(15, 30), color_jitter=1.0, seed=seed, export=False)
     results = train(config, verbose=0)
     assert not (out / "saved_model").exists()  # export=False

@@ -23,7 +23,7 @@ SIZE = 32
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
-    model = unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=2)
+    model = unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=1)
     path = tmp_path_factory.mktemp("serving") / "saved_model"
     contract = export_for_serving(HSMixModel(model, num_classes=2, seed=0), path)
     images = np.random.default_rng(0).random((2, SIZE, SIZE, 3)).astype("float32")
@@ -93,7 +93,7 @@ def test_uint8_signature_checks_the_shape_too(exported):
 
 def test_value_range_none_turns_the_range_check_off(tmp_path):
     path = tmp_path / "standardised"
-    contract = export_for_serving(unet((SIZE, SIZE, 1), num_classes=3, base_filters=4, depth=2), path,
+    contract = export_for_serving(unet((SIZE, SIZE, 1), num_classes=3, base_filters=4, depth=1), path,
                                   value_range=None)
     assert contract["outputs"]["probabilities"]["shape"] == [-1, SIZE, SIZE, 3]
     out = _signature(path)(image=tf.fill([1, SIZE, SIZE, 1], -3.0))
@@ -109,7 +109,7 @@ def test_a_model_without_a_fixed_size_is_refused(tmp_path):
 
 def test_hsmix_model_export_still_writes_the_plain_model(tmp_path):
     """``HSMixModel.export`` (Keras' own export of the wrapped model) keeps working beside the serving export."""
-    model = HSMixModel(unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=2), num_classes=2, seed=0)
+    model = HSMixModel(unet((SIZE, SIZE, 3), num_classes=2, base_filters=4, depth=1), num_classes=2, seed=0)
     model.export(str(tmp_path / "plain"), verbose=False)
     assert tf.saved_model.load(str(tmp_path / "plain")).serve(tf.zeros([1, SIZE, SIZE, 3])).shape == (1, SIZE, SIZE, 2)
 
