@@ -63,7 +63,7 @@ def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, caps
 
     data = _multiclass_folder(tmp_path / "data")
     base = ["--data", str(data), "--epochs", "1", "--size", "24", "--num-classes", "3", "--base-filters", "4",
-            "--depth", "2", "--n-segments", "10", "20", "-q", "--mask-suffix", "_mask"]
+            "--depth", "1", "--n-segments", "10", "20", "-q", "--mask-suffix", "_mask"]
     # Binary mask modes with three classes would train on two: refused before anything is written.
     wrong = tmp_path / "wrong"
     assert main(["train", "--out", str(wrong), *base]) == 2
@@ -115,7 +115,7 @@ def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
     data = _gray_folder(tmp_path / "data")
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--data", str(data), "--test-data", str(data), "--channels", "1",
-            "--epochs", "1", "--size", "24", "--base-filters", "4", "--depth", "2", "--n-segments", "10", "20",
+            "--epochs", "1", "--size", "24", "--base-filters", "4", "--depth", "1", "--n-segments", "10", "20",
             "-q"]
     assert main(args) == 0
     assert json.loads((out / "config.json").read_text())["channels"] == 1

@@ -182,7 +182,7 @@ def test_train_at_default_verbosity_prints_no_tensorflow_line(tmp_path, capsys):
 
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--size", "32", "--num-images", "8", "--epochs", "2", "--base-filters", "4",
-            "--depth", "2", "--n-segments", "20", "30", "--color-jitter", "1.0"]
+            "--depth", "1", "--n-segments", "20", "30", "--color-jitter", "1.0"]
     done = _cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)

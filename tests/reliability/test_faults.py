@@ -30,7 +30,7 @@ from tests.conftest import REPO_ROOT
 
 EPOCHS = 3
 TRAIN_ARGS = [
-    "--size", "32", "--depth", "2", "--base-filters", "4", "--num-images", "24", "--n-segments", "20", "30",
+    "--size", "32", "--depth", "1", "--base-filters", "4", "--num-images", "24", "--n-segments", "20", "30",
     "--epochs", str(EPOCHS), "--batch-size", "4",  # stdout is not a terminal: one line per epoch
 ]
 
@@ -80,7 +80,7 @@ def test_train_killed_with_sigkill_resumes_and_loses_at_most_the_current_epoch(t
     assert not (out / "results.json").exists()
 
     # Without --resume the unfinished run is protected (checked in-process: it fails before any work).
-    config = TrainConfig(out=str(out), size=32, depth=2, base_filters=4, num_images=24, n_segments=(20, 30),
+    config = TrainConfig(out=str(out), size=32, depth=1, base_filters=4, num_images=24, n_segments=(20, 30),
                          epochs=EPOCHS, batch_size=4, bn_momentum=0.9)  # the CLI run's settings
     with pytest.raises(ValueError, match="unfinished run.*--resume"):
         train(config, resume=False, verbose=0)

@@ -302,7 +302,7 @@ def test_cli_train_stops_on_a_non_finite_loss_with_the_cause(tmp_path, monkeypat
 
     monkeypatch.setattr(train_module, "DiceCELoss", lambda **kwargs: NanLoss())
     code = main(["train", "--out", str(tmp_path / "run"), "--size", "32", "--epochs", "1", "--num-images", "4",
-                 "--batch-size", "2", "--base-filters", "4", "--depth", "2", "--n-segments", "10", "--mixing", "none",
+                 "--batch-size", "2", "--base-filters", "4", "--depth", "1", "--n-segments", "10", "--mixing", "none",
                  "--quiet"])
     err = capsys.readouterr().err
     assert code == 2
