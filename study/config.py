@@ -47,7 +47,7 @@ class StudyConfig(CompareConfig):
     def quick_config(cls, **overrides: Any) -> "StudyConfig":
         """A smoke-test study: all methods, 1 seed, 2 epochs, 64 px, few images, a tiny UNet."""
         base = dict(size=64, fractions=(0.5,), seeds_25=1, seeds_other=1, ablations=False, epochs=2,
-                    base_filters=4, depth=2, n_segments=(30, 60), max_train_images=16, max_test_images=8,
+                    base_filters=4, depth=1, n_segments=(30, 60), max_train_images=16, max_test_images=8,
                     num_synthetic=16, quick=True)
         base.update(overrides)
         return cls(**base)

@@ -76,7 +76,7 @@ class CompareConfig:
     @classmethod
     def quick_config(cls, **overrides: Any) -> "CompareConfig":
         """A smoke test: 1 seed, 2 epochs, 64 px, few images, a tiny UNet."""
-        base = dict(size=64, fractions=(1.0,), seeds=1, epochs=2, base_filters=4, depth=2, n_segments=(30, 60),
+        base = dict(size=64, fractions=(1.0,), seeds=1, epochs=2, base_filters=4, depth=1, n_segments=(30, 60),
                     max_train_images=16, max_test_images=8, num_synthetic=16, quick=True)
         base.update(overrides)
         return cls(**base)
