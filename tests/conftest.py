@@ -23,3 +23,12 @@ def glas_dir() -> Path:
     if not (GLAS_DIR / "train" / "images").is_dir():
         pytest.skip(f"GlaS data not found at {GLAS_DIR} (set KERAS_HSMIX_GLAS to its folder)")
     return GLAS_DIR
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Runs the tests marked ``slow`` first (a stable sort: otherwise in collection order).
+
+    Under pytest-xdist the long tests then start early and the short ones fill the end of the run, so no worker
+    ends the run alone on a long test while the other idles.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

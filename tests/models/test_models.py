@@ -103,6 +103,7 @@ def test_fit_one_step_and_keras_round_trip(builder, num_classes, tmp_path):
     assert isinstance(restored.loss, DiceCELoss)
 
 
+@pytest.mark.slow
 def test_sync_batch_norm_uses_global_batch_statistics_under_mirrored_strategy():
     """With ``sync_batch_norm=True`` two replicas update the BN statistics as one replica with the whole batch
     does. Without it each replica would normalise with, and update from, its own half's statistics: each half's

@@ -36,6 +36,7 @@ def _config(argv: list[str]) -> CompareConfig:
     return config_from_args(build_parser().parse_args(["compare", *argv]))
 
 
+@pytest.mark.slow
 def test_quick_on_the_built_in_data_prints_the_paired_table_and_writes_report_and_plot(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "cmp"
@@ -59,6 +60,7 @@ def test_quick_on_the_built_in_data_prints_the_paired_table_and_writes_report_an
     assert "trained 0, skipped 2, left 0" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_quick_on_a_folder_with_mask_suffixed_masks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = _folder(tmp_path / "Lesions-2", n=12)
     out = tmp_path / "cmp"

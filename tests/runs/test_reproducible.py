@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from keras_hsmix.runs.train import TrainConfig, train
 
@@ -17,6 +18,7 @@ def _run(out: Path, seed: int) -> tuple[dict, str]:
     return results["validation"], (out / "history.csv").read_text()
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_twice_in_one_process(tmp_path: Path) -> None:
     # The second run starts from whatever global random state the first one left: the runner must
     # seed everything (pipeline draws, initial weights, mixing) from the config alone.

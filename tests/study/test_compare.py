@@ -149,6 +149,7 @@ def test_corruptions_keep_shape_and_range(kind: str) -> None:
     np.testing.assert_array_equal(out, corrupt(images, kind))
 
 
+@pytest.mark.slow
 def test_quick_study_writes_results_and_report_and_resumes(tmp_path: Path) -> None:
     cfg = StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),
                                    report_dir=str(tmp_path / "docs"), methods=("none", "hsmix_gradcam+flips"),

@@ -126,6 +126,7 @@ def _distributed_losses(*cases: str) -> dict[str, list[float]]:
     return losses
 
 
+@pytest.mark.slow
 def test_logged_loss_same_on_one_and_two_replicas_and_gradcam_mixing_runs_under_mirrored_strategy():
     losses = _distributed_losses("1:none", "2:none", "2:hsmix")  # one process: TensorFlow starts once
     np.testing.assert_allclose(losses["1:none"], losses["2:none"], rtol=1e-5)
