@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keras_hsmix.runs.compare import CompareConfig, CompareData, RunSpec, check_methods, scores
+from keras_hsmix.runs.compare import CompareConfig, RunSpec, check_methods  # no TensorFlow (`--help` stays fast)
 from study.methods import ABLATIONS, KEY_METHODS, MAIN_METHODS, METHODS
+
+if TYPE_CHECKING:
+    from keras_hsmix.runs.compare import CompareData
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 CORRUPTIONS: tuple[str, ...] = ("blur", "inhomogeneity", "low_contrast", "noise")
@@ -133,5 +136,7 @@ def robustness(model: Any, cfg: StudyConfig, data: CompareData) -> dict[str, Any
     """The record's ``"robustness"``: test DSC under each of :data:`CORRUPTIONS` (nothing when it is off)."""
     if not getattr(cfg, "robustness", False):
         return {}
+    from keras_hsmix.runs.compare import scores  # TensorFlow: imported when a run is scored
+
     return {"robustness": {kind: scores(model, corrupt(data.test_images, kind), data.test_masks, with_hd95=False)
                            for kind in CORRUPTIONS}}

@@ -13,7 +13,8 @@ import shlex
 from pathlib import Path
 
 
-from keras_hsmix.runs.compare import load_results, mean_sd
+from keras_hsmix.runs import compare  # load_results loads on first use (TensorFlow)
+from keras_hsmix.runs.compare import mean_sd
 from study.config import CORRUPTIONS, ROOT, StudyConfig, plan_runs
 from study.methods import MAIN_METHODS, order
 from study.plots import plots
@@ -101,7 +102,7 @@ def write_report(cfg: StudyConfig, records: list[dict] | None = None) -> Path:
 
     A GlaS study's report starts with the hand-written ``<report_dir>/study_notes.md`` when that file exists.
     """
-    records = load_results(cfg.results_dir) if records is None else records
+    records = compare.load_results(cfg.results_dir) if records is None else records
     docs = Path(cfg.report_dir)
     docs.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict]] = {}

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from keras_hsmix.runs.compare import load_compare_data, plan_status, run_comparison, set_threads
+from keras_hsmix.runs import compare  # its names load on first use: `--help` imports no TensorFlow
 from study.config import StudyConfig, default_glas_dir, plan_runs, robustness
 from study.methods import KEY_METHODS, METHODS
 from study.report import write_report
@@ -40,9 +40,9 @@ def run_study(cfg: StudyConfig, verbose: int = 0, max_runs: int | None = None,
 
     Returns ``{"trained": [...run ids], "skipped": [...], "remaining": [...]}``.
     """
-    summary = run_comparison(cfg, METHODS, plan_runs(cfg), verbose=verbose, max_runs=max_runs, deadline=deadline,
-                             after_run=(lambda _: write_report(cfg)) if report else None, extra=robustness,
-                             load=load_compare_data, log=log)
+    summary = compare.run_comparison(cfg, METHODS, plan_runs(cfg), verbose=verbose, max_runs=max_runs,
+                                     deadline=deadline, after_run=(lambda _: write_report(cfg)) if report else None,
+                                     extra=robustness, load=compare.load_compare_data, log=log)
     if report and not summary["trained"]:
         write_report(cfg)
     return summary
@@ -137,7 +137,7 @@ def trace(cfg: StudyConfig, args: argparse.Namespace) -> None:
     from keras_hsmix.runs.compare import RunSpec
     from study.trace import summary_line, trace_run, write_trace
 
-    data = load_compare_data(cfg)
+    data = compare.load_compare_data(cfg)
     for method in cfg.methods:
         spec = RunSpec(method, cfg.fractions[0], args.seed)
         print(f"tracing {spec.run_id(cfg)}", flush=True)
@@ -167,10 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unexpected argument {args.trace_file!r}")
     if args.action == "trace" and not args.methods:
         parser.error("name the methods to trace with --methods (for example --methods flips hsmix_gradcam+flips)")
-    set_threads(args.threads)
+    compare.set_threads(args.threads)
     cfg = config_from_args(args, argv)
     if args.action == "list":
-        for spec, done in plan_status(cfg, plan_runs(cfg)):
+        for spec, done in compare.plan_status(cfg, plan_runs(cfg)):
             print(("done " if done else "todo ") + spec.run_id(cfg))
         return 0
     if args.action == "report":
