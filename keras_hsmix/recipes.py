@@ -3,9 +3,10 @@
 ``"default"`` is what the layers use when nothing is named (one of hard, soft or no mixing per batch: the
 batch keeps its size). ``"paper"`` is what the paper describes (hard and soft halves concatenated every step,
 saliency-driven λ averaged per superpixel, Grad-CAM in :class:`keras_hsmix.HSMixModel`), and what
-:class:`keras_hsmix.HSMixModel` uses when nothing is named: it validated best (docs/recipes.md). The ``"authors-*"`` recipes are what the authors' public scripts
-actually run for each dataset (see docs/fidelity.md for the file and line of every value, and for the
-bugs of those scripts that no recipe copies).
+:class:`keras_hsmix.HSMixModel` uses when nothing is named: it validated best (docs/recipes.md). The
+``"authors-*"`` recipes are what the authors' public scripts actually run for each dataset (see
+docs/fidelity.md for the file and line of every value, and for the bugs of those scripts that no recipe
+copies).
 
 A recipe fills the settings a caller leaves unset; a setting passed explicitly wins::
 

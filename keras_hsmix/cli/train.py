@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     results = train(config, resume=args.resume, verbose=fit_verbosity(args.quiet))
-    print(summary(results, args.out, time.perf_counter() - start, exported=not args.no_export))
+    print(summary(results, args.out, time.perf_counter() - start, exported=config.export))
     return 0
 
 

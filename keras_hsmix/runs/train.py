@@ -52,8 +52,8 @@ class TrainConfig:
     base_filters: int = 8
     depth: int = 3
     mixing: str = "hsmix"  # "hsmix" or "none"
-    # The HSMix policy: a named recipe (docs/recipes.md; None: HSMixModel's, "paper"), whose settings these override when
-    # given (n_segments is always this config's, scaled to the image size).
+    # The HSMix policy: a named recipe (docs/recipes.md; None: HSMixModel's, "paper"), whose settings these override
+    # when given (n_segments is always this config's, scaled to the image size).
     recipe: str | None = None
     saliency: str | None = None  # None: the recipe's ("gradcam" for "paper" and "default")
     probabilities: tuple[float, float, float] | None = None  # None: the recipe's (1/3 each; unused by concat)
