@@ -305,7 +305,7 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
     Example:
         >>> import tempfile
         >>> results = train(TrainConfig(out=tempfile.mkdtemp() + "/run", size=32, epochs=1, num_images=8,
-        ...                             base_filters=4, depth=2, n_segments=(20, 30)), verbose=0)
+        ...                             base_filters=4, depth=1, n_segments=(20, 30), export=False), verbose=0)
         >>> {"dice", "hd95", "jaccard"} <= set(results["validation"])  # and "undefined": reasons of null ones
         True
     """

@@ -30,7 +30,7 @@ def test_methods_cover_the_issue() -> None:
 def test_balance_and_concat_ablations_reach_the_model() -> None:
     """``@mix0.5`` / ``@mix1`` set the clean-batch share, ``@hard0.5`` / ``@hard0.67`` the hard-mixed share and
     ``@concat`` the paper's concat mode of the HSMixModel."""
-    cfg = StudyConfig(data_dir=None, size=16, base_filters=2, depth=2, n_segments=(4, 8), epochs=1)
+    cfg = StudyConfig(data_dir=None, size=16, base_filters=2, depth=1, n_segments=(4, 8), epochs=1)
     images = np.random.default_rng(0).random((4, 16, 16, 3)).astype(np.float32)
     masks = (images[..., :1] > 0.5).astype(np.int32)
     expected = {"hsmix_gradcam+flips@mix0.5": ((0.25, 0.25, 0.5), "random"),
@@ -40,9 +40,9 @@ def test_balance_and_concat_ablations_reach_the_model() -> None:
                 "hsmix_gradcam+flips@concat": ((1 / 3, 1 / 3, 1 / 3), "concat")}
     for name, (probabilities, mode) in expected.items():
         assert name in ABLATIONS
-        model, _ = build_run(METHODS[name], cfg, 0, images, masks)
+        model, dataset = build_run(METHODS[name], cfg, 0, images, masks)
         assert model.mixer.probabilities == pytest.approx(probabilities) and model.mixer.mode == mode
-    model, dataset = build_run(METHODS["hsmix_gradcam+flips@concat"], cfg, 0, images, masks)
+    assert name.endswith("@concat")  # the last one built trains
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 

@@ -132,13 +132,13 @@ def test_tflite_conversion_gives_the_same_outputs(exported):
 
 
 @pytest.mark.slow
-def test_onnx_conversion_gives_the_same_outputs(exported, tmp_path):
+def test_onnx_conversion_gives_the_same_outputs(request, tmp_path):
     missing = [name for name in ("onnx", "tf2onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
     if missing:
         pytest.skip(f"the [onnx] extra is not installed (missing {', '.join(missing)}): pip install -e \".[onnx]\"")
     import onnxruntime
 
-    _, path, _, images = exported
+    _, path, _, images = request.getfixturevalue("exported")  # after the skip: exporting costs seconds
     onnx_file = tmp_path / "model.onnx"
     subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(path), "--signature_def",
                     "serving_default", "--output", str(onnx_file)], check=True, capture_output=True)
