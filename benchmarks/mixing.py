@@ -36,6 +36,12 @@ from keras_hsmix.ops.saliency import static_saliency
 from keras_hsmix.ops.superpixels import slic_superpixels
 
 
+def _graph(fn):
+    """``tf.function`` without autograph: the timed functions hold graph ops only, and converting their source at
+    each first trace costs seconds of warm-up (never timed)."""
+    return tf.function(fn, autograph=False)
+
+
 def _keras_cutmix(layer: keras.layers.Layer, images: tf.Tensor, masks: tf.Tensor, num_classes: int) -> tuple:
     """Keras CutMix, one transformation applied to images and masks (class ids pasted, then one-hot)."""
     t = layer.get_random_transformation({"images": images})
@@ -89,12 +95,12 @@ def bench_mixing(arrays: dict[str, np.ndarray], s, num_classes: int = 2) -> list
     tf_fns = {}
     for form in masks:
         for img in pixels:
-            tf_fns[f"hard_{form}_{img}"] = tf.function(lambda b=batch(img, form): hard(b))
-            tf_fns[f"soft_{form}_{img}"] = tf.function(lambda b=batch(img, form, True): soft(b))
-            tf_fns[f"cutmix_{form}_{img}"] = tf.function(
+            tf_fns[f"hard_{form}_{img}"] = _graph(lambda b=batch(img, form): hard(b))
+            tf_fns[f"soft_{form}_{img}"] = _graph(lambda b=batch(img, form, True): soft(b))
+            tf_fns[f"cutmix_{form}_{img}"] = _graph(
                 lambda x=pixels[img], m=masks[form]: _keras_cutmix(cutmix, x, m, num_classes))
-        tf_fns[f"soft_random_{form}_f32"] = tf.function(lambda b=batch("f32", form): soft_random(b))
-        tf_fns[f"mixup_{form}_f32"] = tf.function(
+        tf_fns[f"soft_random_{form}_f32"] = _graph(lambda b=batch("f32", form): soft_random(b))
+        tf_fns[f"mixup_{form}_f32"] = _graph(
             lambda m=masks[form]: _keras_mixup(mixup, images, m, num_classes))
     fns = {name: (lambda f=fn: materialise(f())) for name, fn in tf_fns.items()}
 
@@ -128,13 +134,13 @@ def bench_mixing(arrays: dict[str, np.ndarray], s, num_classes: int = 2) -> list
     for form in masks:
         canon_form = hard.prepare_inputs(batch("f32", form))
         tf_parts = {
-            f"checks_{form}": tf.function(lambda b=batch("f32", form): hard.prepare_inputs(b)),
-            f"kernel_{form}": tf.function(lambda c=canon_form: hard_mix_batch(
+            f"checks_{form}": _graph(lambda b=batch("f32", form): hard.prepare_inputs(b)),
+            f"kernel_{form}": _graph(lambda c=canon_form: hard_mix_batch(
                 c["images"], c["segmentation_masks"], c["superpixels"], draws["partner"], draws["picked"],
                 draws["num_segments"], num_classes=num_classes)),
         }
         fns.update({name: (lambda f=fn: materialise(f())) for name, fn in tf_parts.items()})
-    fns["draws"] = lambda f=tf.function(lambda: hard.get_random_transformation(canon)): materialise(f())
+    fns["draws"] = lambda f=_graph(lambda: hard.get_random_transformation(canon)): materialise(f())
 
     t = interleaved(fns, s.mix_rounds, warmup=2)
     # The paper's loops take seconds: timed apart, in fewer rounds, beside the layers they are compared with.
