@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from keras_hsmix.data.maps import graph_map
 from keras_hsmix.ops.superpixels import NSegments, check_n_segments, slic_numpy
 
 #: Key of the cached ``[L, H, W]`` stack of superpixel maps (one per level).
@@ -154,7 +155,7 @@ def add_superpixel_levels(
         out[LEVELS_KEY] = stack
         return out
 
-    dataset = dataset.map(tf.autograph.experimental.do_not_convert(add), num_parallel_calls=calls, deterministic=True)
+    dataset = graph_map(dataset, add, num_parallel_calls=calls, deterministic=True)
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
     return dataset

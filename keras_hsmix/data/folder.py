@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from keras_hsmix.data.decode import MASK_MODES, BadPairError, load_pair, normalize_label_values, read_array
 from keras_hsmix.data.files import find_pairs, format_list
+from keras_hsmix.data.maps import graph_map
 
 __all__ = ["load_folder"]
 
@@ -117,7 +118,7 @@ def _ragged_dataset(images: list[np.ndarray], masks: list[np.ndarray], channels:
         return {"images": image, "segmentation_masks": mask}
 
     slices = tf.data.Dataset.from_tensor_slices((starts, areas, heights, widths))
-    return slices.map(tf.autograph.experimental.do_not_convert(take), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return graph_map(slices, take, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def load_folder(

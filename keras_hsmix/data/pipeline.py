@@ -19,6 +19,7 @@ from keras_hsmix.data.cache import (
     precompute,
     segment_levels,
 )
+from keras_hsmix.data.maps import graph_map
 from keras_hsmix.layers.base import require_channels_last
 from keras_hsmix.layers.hsmix import HSMix
 from keras_hsmix.recipes import resolve
@@ -76,7 +77,7 @@ def add_superpixels(
         out["superpixels"] = slic_superpixels(element["images"], n, compactness)
         return out
 
-    dataset = with_element_draws(dataset, seed).map(tf.autograph.experimental.do_not_convert(add), num_parallel_calls=calls, deterministic=True)
+    dataset = graph_map(with_element_draws(dataset, seed), add, num_parallel_calls=calls, deterministic=True)
     if cache:
         dataset = dataset.cache("" if cache is True else str(cache))
     return dataset
@@ -135,7 +136,7 @@ def augment_elements(
             element = random_color_jitter(element, color_jitter, keys[2])
         return element
 
-    return with_element_draws(dataset, seed).map(tf.autograph.experimental.do_not_convert(per_element), num_parallel_calls=tf.data.AUTOTUNE)
+    return graph_map(with_element_draws(dataset, seed), per_element, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def as_element_dicts(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -248,7 +249,7 @@ def batch_and_mix(
         def mix(batch: dict) -> dict:
             return {**batch, "segmentation_masks": to_soft_masks(batch["segmentation_masks"], num_classes)}
 
-        return ds.map(tf.autograph.experimental.do_not_convert(mix), num_parallel_calls=tf.data.AUTOTUNE)
+        return graph_map(ds, mix, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.map(mixer, num_parallel_calls=None if ordered else tf.data.AUTOTUNE)
 
 
@@ -270,9 +271,9 @@ def finalize(dataset: tf.data.Dataset, output: str = "tuple", drop: Sequence[str
     if output not in ("tuple", "dict"):
         raise ValueError(f"output must be 'tuple' or 'dict', got {output!r}")
     if drop:
-        dataset = dataset.map(tf.autograph.experimental.do_not_convert(lambda batch: {k: v for k, v in batch.items() if k not in drop}))
+        dataset = graph_map(dataset, lambda batch: {k: v for k, v in batch.items() if k not in drop})
     if output == "tuple":
-        dataset = dataset.map(tf.autograph.experimental.do_not_convert(to_inputs_targets))
+        dataset = graph_map(dataset, to_inputs_targets)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -375,7 +376,7 @@ def make_pipeline(
         and dataset.element_spec["images"].shape.rank == 3
     )
     if cache_saliency:
-        dataset = dataset.map(tf.autograph.experimental.do_not_convert(_add_static_saliency), num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = graph_map(dataset, _add_static_saliency, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         levels = segment_levels(n_segments, num_levels)
         ds = add_superpixel_levels(dataset, levels, compactness, num_parallel_calls, cache)
