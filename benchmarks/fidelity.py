@@ -57,7 +57,7 @@ class Settings:
     alpha: float = 1.0
     seed: int = 0
     data: str | None = None
-    jit_compile: bool = True  # the layers' default; False skips XLA compilation (same values, for quick tests)
+    jit_compile: bool = True  # XLA, as the layers run in tf.data; False skips XLA compilation (same values, quick tests)
 
 
 # --------------------------------------------------------------------------- the authors' operations

@@ -30,8 +30,10 @@ class HardMix(BaseMix):
         seed: makes the draws repeatable when the layer is called in a fixed order: eagerly, inside
             a Keras model, or in a *sequential* ``tf.data`` map (see "Seeds and ``tf.data``" in
             :class:`BaseMix`: a parallel map is not repeatable).
-        jit_compile: run the mixing (superpixels given) as one XLA computation
-            (default; about 2x faster on CPU), or as plain TensorFlow ops.
+        jit_compile: ``"auto"`` (default): run the mixing (superpixels given) as one XLA computation in
+            graph mode (``tf.data``, ``tf.function``, ``train_step``; about 2x faster on CPU) and as plain
+            TensorFlow ops when called eagerly (a one-off call would compile once per new input shape);
+            ``True`` / ``False``: always / never XLA.
 
     Inputs and outputs are dicts with ``"images"``, ``"segmentation_masks"`` and
     optionally ``"superpixels"`` and ``"saliency"``; the output has the input's

@@ -62,7 +62,7 @@ class HSMix(BaseMix):
         n_segments: int | Sequence[int] | None = None,
         compactness: float | None = None,
         seed: int | None = None,
-        jit_compile: bool = True,
+        jit_compile: bool | str = "auto",
         soft_lambda: str | None = None,
         recipe: str | None = None,
         **kwargs: Any,

@@ -67,7 +67,7 @@ class SoftMix(BaseMix):
         n_segments: int | Sequence[int] = DEFAULT_N_SEGMENTS,
         compactness: float = 10.0,
         seed: int | None = None,
-        jit_compile: bool = True,
+        jit_compile: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(p, num_classes, n_segments, compactness, seed, jit_compile, **kwargs)

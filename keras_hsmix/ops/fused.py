@@ -7,7 +7,9 @@ paste of images, masks and optional maps). By default they run as one
 passes over the batch into a few loops; this halves the cost on CPU (see
 ``docs/performance.md``) and is what runs on an accelerator inside
 ``train_step``. ``jit_compile=False`` runs the same ops unfused (for
-debugging, or a platform without XLA); both give the same result.
+debugging, or a platform without XLA); both give the same result. ``jit_compile="auto"`` (the layers'
+default) compiles in graph mode (``tf.data``, ``tf.function``, ``train_step``) and runs the plain ops when
+called eagerly, where a one-off call would pay a compilation for each new input shape.
 
 XLA compiles once per input shape. The per-superpixel tables (``picked``,
 random draws) have a width that follows the number of superpixels of each
@@ -109,6 +111,20 @@ _hard_xla = tf.function(_hard, jit_compile=True, reduce_retracing=True, autograp
 _soft_xla = tf.function(_soft, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
+def use_xla(jit_compile: bool | str) -> bool:
+    """Whether a mix runs as one XLA computation: ``True`` / ``False``, or ``"auto"``: in graph mode only.
+
+    Example:
+        >>> use_xla("auto"), use_xla(False)  # eagerly: XLA would compile once per new input shape
+        (False, False)
+    """
+    if isinstance(jit_compile, str):
+        if jit_compile != "auto":
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        return not tf.executing_eagerly()
+    return bool(jit_compile)
+
+
 def hard_mix_batch(
     images: tf.Tensor,
     masks: tf.Tensor,
@@ -118,7 +134,7 @@ def hard_mix_batch(
     num_segments: tf.Tensor,
     maps: tf.Tensor | None = None,
     num_classes: int | None = None,
-    jit_compile: bool = True,
+    jit_compile: bool | str = True,
 ) -> Mixed:
     """Hard mixing of a canonical batch: the partner's picked superpixels pasted into images, masks and maps.
 
@@ -130,7 +146,8 @@ def hard_mix_batch(
         num_segments: ``N`` (int32 scalar), the id slots per image; offsets the partner's ids.
         maps: optional float ``[B, H, W]`` map pasted with the same region.
         num_classes: the number of classes when ``masks`` holds class ids.
-        jit_compile: run as one XLA computation (default) or as plain ops.
+        jit_compile: run as one XLA computation (default), as plain ops (``False``), or ``"auto"`` (see
+            :func:`use_xla`).
 
     Example:
         >>> import tensorflow as tf
@@ -141,7 +158,7 @@ def hard_mix_batch(
         array([[0., 0.],
                [1., 1.]], dtype=float32)
     """
-    fn = _hard_xla if jit_compile else _hard
+    fn = _hard_xla if use_xla(jit_compile) else _hard
     num_segments = tf.cast(num_segments, tf.int32)
     return Mixed(*fn(images, masks, superpixels, partner, pad_segments(picked), num_segments, maps, num_classes))
 
@@ -157,7 +174,7 @@ def soft_mix_batch(
     draws: tf.Tensor | None = None,
     maps: tf.Tensor | None = None,
     num_classes: int | None = None,
-    jit_compile: bool = True,
+    jit_compile: bool | str = True,
     soft_lambda: str = "mean",
 ) -> Mixed:
     """Soft mixing of a canonical batch: ``(1-λ)·A + λ·B`` with λ constant on each mixed superpixel.
@@ -178,7 +195,7 @@ def soft_mix_batch(
     """
     if (saliency is None) == (draws is None):
         raise ValueError("soft_mix_batch needs exactly one of `saliency` and `draws`")
-    fn = _soft_xla if jit_compile else _soft
+    fn = _soft_xla if use_xla(jit_compile) else _soft
     num_segments = tf.cast(num_segments, tf.int32)
     if draws is not None:
         draws = pad_segments(tf.cast(draws, tf.float32), 2 * SEGMENT_BUCKET)

@@ -113,3 +113,26 @@ def test_class_id_masks_need_num_classes():
     ids = tf.zeros((4, 12, 12), tf.int32)
     with pytest.raises(ValueError, match="need num_classes"):
         fused.hard_mix_batch(images, ids, sp, partner, picked, 7, jit_compile=False)
+
+
+def test_auto_compiles_in_graph_mode_only(monkeypatch):
+    """``jit_compile="auto"`` (the layers' default): XLA in ``tf.data`` / ``tf.function``, plain ops eagerly."""
+    from keras_hsmix import HardMix
+
+    compiled = []
+    real = fused._hard_xla
+    monkeypatch.setattr(fused, "_hard_xla", lambda *args: compiled.append(1) or real(*args))
+    rng = np.random.default_rng(0)
+    batch = {"images": rng.random((4, 8, 8, 3)).astype(np.float32),
+             "segmentation_masks": rng.integers(0, 2, (4, 8, 8)).astype(np.int32),
+             "superpixels": np.repeat(np.arange(4, dtype=np.int32).repeat(16).reshape(1, 8, 8), 4, 0)}
+    eager = HardMix(num_classes=2, p=1.0, seed=0)(batch)
+    assert compiled == []
+    (graph,) = tf.data.Dataset.from_tensors(batch).map(HardMix(num_classes=2, p=1.0, seed=0))
+    assert compiled == [1]
+    for key in eager:
+        np.testing.assert_array_equal(eager[key].numpy(), graph[key].numpy(), err_msg=key)
+    HardMix(num_classes=2, p=1.0, seed=0, jit_compile=True)(batch)
+    assert compiled == [1, 1]
+    with pytest.raises(ValueError, match="jit_compile must be True, False or 'auto', got 'xla'"):
+        HardMix(num_classes=2, jit_compile="xla")
