@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from keras_hsmix.layers import backend
 from keras_hsmix.ops.checks import assert_finite
-from keras_hsmix.ops.fused import use_xla
+from keras_hsmix.ops.fused import check_jit_compile
 from keras_hsmix.ops.masks import canonical_masks, one_hot_masks
 from keras_hsmix.ops.segments import num_segments
 from keras_hsmix.ops.superpixels import DEFAULT_N_SEGMENTS, check_n_segments, slic_superpixels
@@ -129,8 +129,7 @@ class BaseMix(keras.layers.Layer):
         if not self.compactness > 0:  # SLIC's balance of colour and distance; <= 0 gives meaningless superpixels
             raise ValueError(f"compactness must be > 0, got {compactness!r}")
         self.seed = seed
-        use_xla(jit_compile)  # checks the value
-        self.jit_compile = jit_compile if isinstance(jit_compile, str) else bool(jit_compile)
+        self.jit_compile = check_jit_compile(jit_compile)
         self.data_format = _check_data_format(data_format)
         self.generator = keras.random.SeedGenerator(seed)
         # On another backend the generator above holds that backend's state, which a tf.data graph cannot

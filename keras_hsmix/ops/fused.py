@@ -111,6 +111,20 @@ _hard_xla = tf.function(_hard, jit_compile=True, reduce_retracing=True, autograp
 _soft_xla = tf.function(_soft, jit_compile=True, reduce_retracing=True, autograph=False)
 
 
+def check_jit_compile(jit_compile: bool | str) -> bool | str:
+    """``jit_compile`` as stored: ``"auto"``, or a bool; any other string is refused by name.
+
+    Example:
+        >>> check_jit_compile("auto"), check_jit_compile(1)
+        ('auto', True)
+    """
+    if isinstance(jit_compile, str):
+        if jit_compile != "auto":
+            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        return jit_compile
+    return bool(jit_compile)
+
+
 def use_xla(jit_compile: bool | str) -> bool:
     """Whether a mix runs as one XLA computation: ``True`` / ``False``, or ``"auto"``: in graph mode only.
 
@@ -118,11 +132,8 @@ def use_xla(jit_compile: bool | str) -> bool:
         >>> use_xla("auto"), use_xla(False)  # eagerly: XLA would compile once per new input shape
         (False, False)
     """
-    if isinstance(jit_compile, str):
-        if jit_compile != "auto":
-            raise ValueError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
-        return not tf.executing_eagerly()
-    return bool(jit_compile)
+    value = check_jit_compile(jit_compile)
+    return not tf.executing_eagerly() if value == "auto" else value
 
 
 def hard_mix_batch(
