@@ -50,7 +50,7 @@ def _assert_no_tensorflow_lines(stderr: str) -> None:
     assert not noisy, "TensorFlow log lines reached stderr:\n" + "\n".join(noisy)
 
 
-def test_help_answers_without_importing_tensorflow():
+def test_help_and_compare_list_answer_without_importing_tensorflow(tmp_path):
     code = (
         "import sys, contextlib, io\n"
         "from keras_hsmix.cli import main\n"
@@ -61,6 +61,9 @@ def test_help_answers_without_importing_tensorflow():
         "        except SystemExit as exit:\n"
         "            assert exit.code == 0, (argv, exit.code)\n"
         "    assert 'usage: keras-hsmix' in out.getvalue(), argv\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main(['compare', '--quick', '--list', '--out', {str(tmp_path / 'compare')!r}]) == 0\n"
+        "assert out.getvalue().startswith('todo synthetic64px-2ep-quick-f100-none-s0'), out.getvalue()\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
@@ -255,12 +258,11 @@ def test_train_learns_and_prints_no_tensorflow_line_at_default_verbosity(tmp_pat
 
 
 @pytest.mark.slow
-def test_preview_and_compare_at_default_verbosity_print_no_tensorflow_line(tmp_path):
+def test_preview_at_default_verbosity_prints_no_tensorflow_line(tmp_path):
+    # compare --list loads no TensorFlow (test_help_and_compare_list_answer_without_importing_tensorflow); a
+    # compare that trains quiets TensorFlow in the same setup_logging call as train and preview.
     out = tmp_path / "p.png"
     done = _cli("preview", "--out", str(out), "--size", "32", "--pairs", "1", "--n-segments", "10")
     assert done.returncode == 0 and out.exists(), done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)
     assert done.stdout.splitlines()[0].startswith("[1/2] loading 2 images"), done.stdout
-    done = _cli("compare", "--quick", "--list", "--out", str(tmp_path / "compare"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    _assert_no_tensorflow_lines(done.stderr)

@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbosity = getattr(args, "verbosity", 0) or 0
     if hasattr(args, "intro") and not getattr(args, "quiet", False):
         print(args.intro(args), flush=True)  # the first line comes before TensorFlow's seconds of loading
-    setup_logging(verbosity)
+    # TensorFlow is loaded here (quietly) unless the command does without it (``compare --list``: seconds saved)
+    setup_logging(verbosity, load_tensorflow=getattr(args, "loads_tensorflow", lambda _: True)(args))
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -154,8 +154,11 @@ def is_tensorflow_log_line(line: str) -> bool:
     return bool(_TF_NOISE.match(line.rstrip("\r\n")))
 
 
-def setup_logging(verbosity: int) -> None:
+def setup_logging(verbosity: int, load_tensorflow: bool = True) -> None:
     """At ``verbosity`` 0, makes TensorFlow quiet; from 1 on, leaves all its logging as it is.
+
+    ``load_tensorflow=False`` (a command that never imports TensorFlow): only the variable and the Python
+    loggers are set, for the case it is imported after all.
 
     Why ``TF_CPP_MIN_LOG_LEVEL=3`` set by hand was not enough: TensorFlow 2.21 logs through absl, and the
     lines written while its shared libraries load (``cudart_stub.cc``: "Could not find cuda drivers", twice,
@@ -169,7 +172,8 @@ def setup_logging(verbosity: int) -> None:
     if verbosity > 0:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _import_tensorflow_filtering_stderr()
+    if load_tensorflow:
+        _import_tensorflow_filtering_stderr()
     import logging
 
     for name in ("tensorflow", "absl", "h5py"):

@@ -56,14 +56,15 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from keras_hsmix.runs.compare import plan_runs, plan_status
-    from keras_hsmix.runs.compare.runner import compare, set_threads
+    from keras_hsmix.runs.compare.config import plan_runs, plan_status
 
     cfg = config_from_args(args)
-    if args.list:
+    if args.list:  # the plan only: no TensorFlow loaded
         for spec, done in plan_status(cfg, plan_runs(cfg)):
             print(("done " if done else "todo ") + spec.run_id(cfg))
         return 0
+    from keras_hsmix.runs.compare.runner import compare, set_threads
+
     set_threads(args.threads)
     deadline = time.time() + 3600 * args.hours if args.hours else None
     summary = compare(cfg, verbose=args.verbose, max_runs=args.max_runs, deadline=deadline,
@@ -119,4 +120,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
     p.add_argument("--list", action="store_true", help="print the planned runs and whether each is done")
     p.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, loads_tensorflow=lambda args: not args.list)

@@ -19,11 +19,11 @@ import importlib
 #: Public name -> its module. Loaded on first use (PEP 562), so that ``keras-hsmix compare --help`` reads the
 #: method names (``methods``, ``config``: no TensorFlow) without loading TensorFlow.
 _HOMES = {
-    "config": ("CompareConfig", "RunSpec", "check_methods", "data_name", "plan_runs"),
+    "config": ("CompareConfig", "RunSpec", "check_methods", "data_name", "plan_runs", "plan_status"),
     "data": ("CompareData", "load_compare_data"),
     "methods": ("METHODS", "MIXERS", "Method", "reference_method"),
     "report": ("mean_sd", "paired_gaps", "paired_table", "plot", "resume_command", "write_report"),
-    "runner": ("check_settings", "load_results", "plan_status", "run_comparison", "set_threads", "write_json"),
+    "runner": ("check_settings", "load_results", "run_comparison", "set_threads", "write_json"),
     "training": ("baseline_pipeline", "build_run", "scores", "train_run"),
 }
 _PUBLIC = {name: f"keras_hsmix.runs.compare.{module}" for module, names in _HOMES.items() for name in names}

@@ -183,3 +183,10 @@ def plan_runs(cfg: CompareConfig, methods: Mapping[str, Method] = METHODS) -> li
     check_methods(cfg.methods, methods)
     return [RunSpec(m, fraction, seed) for fraction in sorted(cfg.fractions)
             for seed in cfg.seeds_for(fraction) for m in cfg.methods]
+
+
+def plan_status(cfg: CompareConfig, plan: Sequence[RunSpec]) -> list[tuple[RunSpec, bool]]:
+    """``(run, finished)`` for each planned run: whether its record is in ``cfg.results_dir``."""
+    results_dir = Path(cfg.results_dir)
+    done = {p.stem for p in results_dir.glob("*.json")} if results_dir.is_dir() else set()
+    return [(r, r.run_id(cfg) in done) for r in plan]

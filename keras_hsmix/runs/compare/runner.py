@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from keras_hsmix.runs.compare.config import CompareConfig, RunSpec, plan_runs
+from keras_hsmix.runs.compare.config import CompareConfig, RunSpec, plan_runs, plan_status
 from keras_hsmix.runs.compare.data import CompareData, load_compare_data
 from keras_hsmix.runs.compare.methods import METHODS, Method
 from keras_hsmix.runs.compare.training import train_run
@@ -55,13 +55,6 @@ def check_settings(cfg: CompareConfig, paths: Sequence[Path]) -> None:
             details = ", ".join(f"{k}: stored {a!r}, this comparison {b!r}" for k, (a, b) in sorted(diff.items()))
             raise ValueError(f"{path} was trained with other settings than this comparison ({details}); "
                              "move it away or use another results folder")
-
-
-def plan_status(cfg: CompareConfig, plan: Sequence[RunSpec]) -> list[tuple[RunSpec, bool]]:
-    """``(run, finished)`` for each planned run: whether its record is in ``cfg.results_dir``."""
-    results_dir = Path(cfg.results_dir)
-    done = {p.stem for p in results_dir.glob("*.json")} if results_dir.is_dir() else set()
-    return [(r, r.run_id(cfg) in done) for r in plan]
 
 
 def run_comparison(
