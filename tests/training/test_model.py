@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -111,27 +107,6 @@ def test_logged_loss_matches_the_loss_of_the_batch():
     expected = float(DiceCELoss(from_logits=True)(y, model.model(x, training=True)))
     history = model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
     assert history.history["loss"][0] == pytest.approx(expected, rel=1e-4)
-
-
-def _distributed_losses(*cases: str) -> dict[str, list[float]]:
-    """``tests/training/_distributed_loss.py`` in one subprocess: the logged losses of each ``REPLICAS:MIXING``."""
-    script = Path(__file__).with_name("_distributed_loss.py")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    result = subprocess.run([sys.executable, str(script), *cases], capture_output=True, text=True, env=env,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    losses = {line.split()[1]: [float(v) for v in line.split()[2:]]
-              for line in result.stdout.splitlines() if line.startswith("LOSS")}
-    assert sorted(losses) == sorted(cases), result.stdout
-    return losses
-
-
-@pytest.mark.slow
-def test_logged_loss_same_on_one_and_two_replicas_and_gradcam_mixing_runs_under_mirrored_strategy():
-    losses = _distributed_losses("1:none", "2:none", "2:hsmix")  # one process: TensorFlow starts once
-    np.testing.assert_allclose(losses["1:none"], losses["2:none"], rtol=1e-5)
-    assert losses["1:none"][0] > 0
-    assert len(losses["2:hsmix"]) == 2 and all(np.isfinite(v) and v > 0 for v in losses["2:hsmix"])
 
 
 def test_evaluate_and_predict_do_not_augment(tmp_path):
