@@ -226,7 +226,7 @@ def test_train_learns_and_prints_no_tensorflow_line_at_default_verbosity(tmp_pat
 
     out = tmp_path / "run"
     args = ["train", "--out", str(out), "--size", "32", "--depth", "2", "--base-filters", "8", "--num-images", "32",
-            "--epochs", "12", "--batch-size", "4", "--n-segments", "15", "30"]
+            "--epochs", "10", "--batch-size", "4", "--n-segments", "15", "30"]  # val DSC 0.91 at epoch 10 here
     done = _cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_no_tensorflow_lines(done.stderr)
@@ -241,7 +241,7 @@ def test_train_learns_and_prints_no_tensorflow_line_at_default_verbosity(tmp_pat
     lines = done.stdout.splitlines()
     assert lines[0].startswith("training a UNet"), lines[:2]
     # not a terminal: Keras' "Epoch k/N" and one line per epoch, no progress bar
-    assert [line for line in lines if line.startswith("Epoch ")] == [f"Epoch {k}/12" for k in range(1, 13)]
+    assert [line for line in lines if line.startswith("Epoch ")] == [f"Epoch {k}/10" for k in range(1, 11)]
     assert "━" not in done.stdout
     # the summary: what was measured and where each output is
     assert any(line.startswith("validation: DSC ") for line in lines), done.stdout
