@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from keras_hsmix.cli.common import setup_logging
 from keras_hsmix.runs import compare  # its names load on first use: `--help` imports no TensorFlow
 from study.config import StudyConfig, default_glas_dir, plan_runs, robustness
 from study.methods import KEY_METHODS, METHODS
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(0)  # TensorFlow loads here, its start-up log lines kept off stderr, as with keras-hsmix
     if args.action == "summarize":
         if not args.trace_file or not args.images:
             parser.error("summarize needs a trace file and --images (test image file stems)")
