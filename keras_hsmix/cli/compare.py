@@ -118,6 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs")
     p.add_argument("--hours", type=float, default=None, help="start no new run after this many hours")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
-    p.add_argument("--list", action="store_true", help="print the planned runs and whether each is done")
+    p.add_argument("--list", action="store_true",
+                   help="print the planned runs and whether each is done (loads no TensorFlow)")
     p.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
     p.set_defaults(func=run, loads_tensorflow=lambda args: not args.list)
