@@ -14,6 +14,7 @@
 All two-replica cases share one MirroredStrategy: a second one over the same two devices fails in its collectives.
 """
 
+import functools
 import os
 import sys
 
@@ -32,16 +33,11 @@ from keras_hsmix.losses import DiceCELoss  # noqa: E402
 from keras_hsmix.models import unet  # noqa: E402
 
 DEVICES = [d.name for d in tf.config.list_logical_devices("CPU")]
-_two = []
 
 
+@functools.cache  # one strategy per device set: the two-replica one is shared by all its cases
 def strategy(replicas: int) -> tf.distribute.Strategy:
-    if replicas == 1:
-        return tf.distribute.MirroredStrategy(DEVICES[:1])
-    if not _two:
-        _two.append(tf.distribute.MirroredStrategy(DEVICES[:2]))
-    assert _two[0].num_replicas_in_sync == 2
-    return _two[0]
+    return tf.distribute.MirroredStrategy(DEVICES[:replicas])
 
 
 def batch_norm_case(replicas: int, mode: str, half: list[str]) -> list[float]:
@@ -85,6 +81,7 @@ def loss_case(replicas: int, mixing: str) -> list[float]:
     if replicas == 1:
         model = build_hsmix(mixing)
     else:
+        assert strategy(2).num_replicas_in_sync == 2
         with strategy(2).scope():
             model = build_hsmix(mixing)
     history = model.fit(tf.data.Dataset.from_tensor_slices((images, masks)).batch(8), epochs=2, verbose=0)
