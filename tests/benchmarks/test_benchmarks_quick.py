@@ -19,7 +19,7 @@ from keras_hsmix.ops.masks import to_soft_masks
 TINY = dataclasses.replace(
     bench.Settings.quick(),
     mix_batch=4, mix_size=32, mix_segments=12, mix_rounds=1, mix_loop_rounds=1,
-    slic_images=4, slic_size=32, slic_segments=12,
+    slic_images=4, slic_size=32, slic_segments=12, tf_slic_xla=False,
     cache_images=4, cache_size=32, cache_batch=2,
     fit_images=4, fit_size=16, fit_batch=2, fit_steps=1, fit_filters=2, fit_depth=1, fit_parts_rounds=1,
     memory_steps=12, memory_size=16, memory_batch=2, memory_every=3, cache_mixers=(None,),
