@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,8 +15,10 @@ from keras_hsmix.distributed import (
     load_with_superpixels,
     python_ops,
     save_with_superpixels,
+    start_dispatcher,
     worker_pipeline,
 )
+from keras_hsmix.distributed.service import listening_port
 from tests.helpers import random_batch
 
 NUM = 10
@@ -119,15 +123,21 @@ def test_worker_pipeline_with_a_seed_repeats_exactly(saved: str) -> None:
 
 # ------------------------------------------------------------------ service
 @pytest.fixture
-def service(processes) -> str:
-    """A dispatcher and 2 workers, each a separate process; returns the dispatcher address."""
-    module = "keras_hsmix.distributed.service"
-    dispatcher = processes.start(["-m", module, "dispatcher", "--port", "0"])
-    address = read_line(dispatcher, "dispatcher listening on ").split("://")[-1]
-    workers = [processes.start(["-m", module, "worker", "--dispatcher", address, "--port", "0"]) for _ in range(2)]
-    for worker in workers:
-        read_line(worker, "worker registered")
-    return address
+def service(processes) -> Iterator[str]:
+    """2 workers, each a separate process started by the command line, and their dispatcher, started in this
+    process (its command line is tested in tests/reliability/test_issue27.py); yields the dispatcher address."""
+    dispatcher = start_dispatcher(port=0)
+    try:
+        address = f"localhost:{listening_port(dispatcher)}"
+        module = "keras_hsmix.distributed.service"
+        workers = [processes.start(["-m", module, "worker", "--dispatcher", address, "--port", "0"])
+                   for _ in range(2)]
+        for worker in workers:
+            read_line(worker, "worker registered")
+        yield address
+    finally:
+        processes.close()  # the workers go first: they call the dispatcher until they stop
+        dispatcher.stop()
 
 
 def read_line(proc, prefix: str) -> str:
