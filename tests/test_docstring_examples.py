@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import inspect
 import pkgutil
 import tempfile
 from pathlib import Path
@@ -29,3 +30,4 @@ def test_docstring_examples(name: str, tmp_path: Path, monkeypatch: pytest.Monke
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed"
+    assert result.attempted > 0 or ">>>" not in inspect.getsource(module), f"{name}: its examples were not run"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 import io
 import logging
@@ -14,7 +13,6 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_hsmix.data import folder as folder_module
 from keras_hsmix.data import find_pairs, load_folder
 from keras_hsmix.data.files import natural_sort_key
 
@@ -619,11 +617,6 @@ def test_folder_unchanged_after_loading(tmp_path):
     find_pairs(root)
     assert _snapshot(root) == before
     assert sorted(p.name for p in root.rglob("*")) == listing
-
-
-def test_docstring_examples():
-    result = doctest.testmod(folder_module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted >= 3 and result.failed == 0
 
 
 # --------------------------------------------------------------------------------------

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_hsmix.data import synthetic as synthetic_module
 from keras_hsmix.data.folder import load_folder
 from keras_hsmix.data.synthetic import make_synthetic_dataset, synthetic_arrays
 
@@ -127,8 +124,3 @@ def test_argument_errors(kwargs, pattern):
 def test_square_int_image_size():
     images, masks = synthetic_arrays(num_images=1, image_size=40)
     assert images.shape == (1, 40, 40, 3) and masks.shape == (1, 40, 40, 1)
-
-
-def test_docstring_examples():
-    result = doctest.testmod(synthetic_module)
-    assert result.attempted >= 3 and result.failed == 0
