@@ -143,6 +143,7 @@ def test_benchmark_rows(name, count):
         assert row.a_value > 0 and row.b_value > 0
     if name == "tf_slic":  # connectivity is enforced: one region per label, as the row's target says
         assert rows[-1].a_value == 1.0 and rows[-1].status == "met"
+        assert rows[0].a == "tf_slic (eager, 1 call)"  # TINY's tf_slic_xla=False; full runs say "XLA"
 
 
 def test_format_table():
