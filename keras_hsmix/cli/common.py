@@ -69,8 +69,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default is argparse.SUPPRESS or action.nargs == 0:
-            return text  # said in the text; or a flag (off unless given)
+        if "default:" in text or action.default is argparse.SUPPRESS or action.nargs == 0:
+            return text  # said in the text ("default: ..."); or a flag (off unless given)
         if action.option_strings and action.default == "":
             return text + " (default: none)"
         if isinstance(action.default, (list, tuple)):

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from keras_hsmix.cli.common import add_mask_arguments
+from keras_hsmix.cli.common import add_mask_arguments, add_verbosity_arguments
 
 #: The budget options that ``--quick`` sets itself (option, dest): given together with it, they are refused.
 QUICK_SETS = (("--size", "size"), ("--fractions", "fractions"), ("--seeds", "seeds"), ("--epochs", "epochs"),
@@ -67,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     deadline = time.time() + 3600 * args.hours if args.hours else None
-    summary = compare(cfg, verbose=args.verbose, max_runs=args.max_runs, deadline=deadline,
-                      log=lambda s: print(s, flush=True))
+    quiet = getattr(args, "quiet", False)
+    summary = compare(cfg, verbose=0 if quiet else args.fit_verbose, max_runs=args.max_runs, deadline=deadline,
+                      log=(lambda s: None) if quiet else (lambda s: print(s, flush=True)))
     report = summary["report"]
     print(f"\n{cfg.tag()}: each method against its reference, paired by seed (test DSC gap in points ×100)\n")
     print("\n".join(summary["table"]))
@@ -84,41 +85,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
         help="does HSMix help on my data? the same UNet under each augmentation, paired by seed (resumable)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", default=None,
                    help="a folder with train/ and test/ (each with images/ and masks/), or one folder with images/ "
-                        "and masks/; none or 'synthetic': the built-in data")
+                        "and masks/; 'synthetic': the built-in data (default: the built-in data)")
     p.add_argument("--test-data", default=None,
                    help="test folder for a single --data folder (default: --test-fraction of it is held out)")
     p.add_argument("--name", default=None, help="the data's name in run ids and the report (default: its folder's)")
-    p.add_argument("--out", default="runs/compare", help="folder of the run records (results/) and the report")
+    p.add_argument("--out", default="runs/compare", help="folder of the run records (results/) and the report (default: runs/compare)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 seed, 2 epochs, 64 px, few images, a tiny UNet (refuses the budget options)")
     p.add_argument("--methods", nargs="+", default=None, help=f"default: all of {', '.join(METHODS)}")
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at every fraction (default 3)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at every fraction (default: 3)")
     p.add_argument("--fractions", type=float, nargs="+", default=None,
-                   help="nested fractions of the training images (default 1)")
-    p.add_argument("--epochs", type=int, default=None, help="default 200")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (default 64)")
-    p.add_argument("--num-classes", type=int, default=2)
+                   help="nested fractions of the training images (default: 1)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of each run (default: 200)")
+    p.add_argument("--size", type=int, default=None, help="image side in pixels (default: 64)")
+    p.add_argument("--num-classes", type=int, default=2, help="classes including background (default: 2)")
     add_mask_arguments(p)
-    p.add_argument("--base-filters", type=int, default=None, help="UNet base filters (default 8)")
-    p.add_argument("--depth", type=int, default=None, help="UNet depth (default 4)")
+    p.add_argument("--base-filters", type=int, default=None, help="UNet base filters (default: 8)")
+    p.add_argument("--depth", type=int, default=None, help="UNet depth (default: 4)")
     p.add_argument("--n-segments", type=int, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="SLIC superpixels per image (default: 200-400 at 224 px, scaled by the image area)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
+    p.add_argument("--batch-size", type=int, default=4, help="images per optimizer step")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of Adam (or AdamW)")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                   help="constant, or cosine decay to lr / 1000 over each run")
     p.add_argument("--weight-decay", type=float, default=0.0, help="> 0: AdamW with this weight decay")
     p.add_argument("--p", type=float, default=0.5, help="HSMix's mixing probability")
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share of the training images")
     p.add_argument("--test-fraction", type=float, default=0.2, help="test share held out of a single --data folder")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs")
-    p.add_argument("--hours", type=float, default=None, help="start no new run after this many hours")
+    p.add_argument("--split-seed", type=int, default=0,
+                   help="seed of the validation (and held-out test) split, the same for every run")
+    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs (default: no limit)")
+    p.add_argument("--hours", type=float, default=None,
+                   help="start no new run after this many hours (default: no limit)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
     p.add_argument("--list", action="store_true",
                    help="print the planned runs and whether each is done (loads no TensorFlow)")
-    p.add_argument("--verbose", type=int, default=0, help="Keras fit verbosity")
+    p.add_argument("--fit-verbose", type=int, default=0, choices=[0, 1, 2],
+                   help="Keras fit's verbosity in each run: 0 none (a line per run), 1 a progress bar, 2 a line per "
+                        "epoch")
+    add_verbosity_arguments(p)
     p.set_defaults(func=run, loads_tensorflow=lambda args: not args.list)
