@@ -50,6 +50,16 @@ def probability(text: str) -> float:
     return _number(float, text, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
+def fraction(text: str) -> float:
+    """argparse type: a float in (0, 1] (``compare --fractions``)."""
+    return _number(float, text, lambda v: 0 < v <= 1, "a number in (0, 1]")
+
+
+def share(text: str) -> float:
+    """argparse type: a float in (0, 1), a part held out of a whole (``compare --val-fraction``)."""
+    return _number(float, text, lambda v: 0 < v < 1, "a number between 0 and 1 (both excluded)")
+
+
 def n_segments_range(values: list[int], parser: argparse.ArgumentParser) -> tuple[int, int]:
     """``--n-segments N`` or ``LOW HIGH`` (LOW <= HIGH) as ``(low, high)``; anything else exits with a usage error."""
     if len(values) not in (1, 2):

@@ -6,11 +6,43 @@ import argparse
 import time
 from pathlib import Path
 
-from keras_hsmix.cli.common import add_mask_arguments, add_verbosity_arguments
+from keras_hsmix.cli.common import (
+    add_mask_arguments,
+    add_verbosity_arguments,
+    check_output_file,
+    fraction,
+    n_segments_range,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+    share,
+)
 
 #: The budget options that ``--quick`` sets itself (option, dest): given together with it, they are refused.
 QUICK_SETS = (("--size", "size"), ("--fractions", "fractions"), ("--seeds", "seeds"), ("--epochs", "epochs"),
               ("--base-filters", "base_filters"), ("--depth", "depth"), ("--n-segments", "n_segments"))
+
+
+def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Checks what argparse's types cannot, before anything is read or written (as ``train`` does)."""
+    from keras_hsmix.runs.compare.config import CompareConfig  # plain Python: no TensorFlow
+
+    if args.n_segments is not None:
+        args.n_segments = list(n_segments_range(args.n_segments, parser))
+    check_output_file(parser, "--out", args.out, folder=True)
+    if args.num_classes < 2:
+        parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got "
+                     f"{args.num_classes}")
+    defaults = CompareConfig.quick_config() if args.quick else CompareConfig()
+    size = args.size if args.size is not None else defaults.size
+    depth = args.depth if args.depth is not None else defaults.depth
+    if size < 16:
+        parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {size}")
+    if size % (2 ** depth):
+        parser.error(f"--size {size} is not divisible by 2**--depth = {2 ** depth} (the UNet halves it --depth "
+                     f"times); choose --size a multiple of {2 ** depth} or a smaller --depth")
 
 
 def config_from_args(args: argparse.Namespace):
@@ -96,35 +128,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 seed, 2 epochs, 64 px, few images, a tiny UNet (refuses the budget options)")
     p.add_argument("--methods", nargs="+", default=None, help=f"default: all of {', '.join(METHODS)}")
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at every fraction (default: 3)")
-    p.add_argument("--fractions", type=float, nargs="+", default=None,
+    p.add_argument("--seeds", type=positive_int, default=None, help="seeds 0..N-1 at every fraction (default: 3)")
+    p.add_argument("--fractions", type=fraction, nargs="+", default=None,
                    help="nested fractions of the training images (default: 1)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs of each run (default: 200)")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (default: 64)")
-    p.add_argument("--num-classes", type=int, default=2, help="classes including background (default: 2)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs of each run (default: 200)")
+    p.add_argument("--size", type=positive_int, default=None, help="image side in pixels (default: 64)")
+    p.add_argument("--num-classes", type=positive_int, default=2, help="classes including background (default: 2)")
     add_mask_arguments(p)
-    p.add_argument("--base-filters", type=int, default=None, help="UNet base filters (default: 8)")
-    p.add_argument("--depth", type=int, default=None, help="UNet depth (default: 4)")
-    p.add_argument("--n-segments", type=int, nargs=2, default=None, metavar=("LOW", "HIGH"),
+    p.add_argument("--base-filters", type=positive_int, default=None, help="UNet base filters (default: 8)")
+    p.add_argument("--depth", type=positive_int, default=None, help="UNet depth (default: 4)")
+    p.add_argument("--n-segments", type=positive_int, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="SLIC superpixels per image (default: 200-400 at 224 px, scaled by the image area)")
-    p.add_argument("--batch-size", type=int, default=4, help="images per optimizer step")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of Adam (or AdamW)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="images per optimizer step")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate of Adam (or AdamW)")
     p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
                    help="constant, or cosine decay to lr / 1000 over each run")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="> 0: AdamW with this weight decay")
-    p.add_argument("--p", type=float, default=0.5, help="HSMix's mixing probability")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="validation share of the training images")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="test share held out of a single --data folder")
-    p.add_argument("--split-seed", type=int, default=0,
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0, help="> 0: AdamW with this weight decay")
+    p.add_argument("--p", type=probability, default=0.5, help="HSMix's mixing probability")
+    p.add_argument("--val-fraction", type=share, default=0.2, help="validation share of the training images")
+    p.add_argument("--test-fraction", type=share, default=0.2, help="test share held out of a single --data folder")
+    p.add_argument("--split-seed", type=non_negative_int, default=0,
                    help="seed of the validation (and held-out test) split, the same for every run")
-    p.add_argument("--max-runs", type=int, default=None, help="train at most this many new runs (default: no limit)")
-    p.add_argument("--hours", type=float, default=None,
+    p.add_argument("--max-runs", type=positive_int, default=None, help="train at most this many new runs (default: no limit)")
+    p.add_argument("--hours", type=positive_float, default=None,
                    help="start no new run after this many hours (default: no limit)")
-    p.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="TensorFlow threads (0: TensorFlow's default)")
     p.add_argument("--list", action="store_true",
                    help="print the planned runs and whether each is done (loads no TensorFlow)")
     p.add_argument("--fit-verbose", type=int, default=0, choices=[0, 1, 2],
                    help="Keras fit's verbosity in each run: 0 none (a line per run), 1 a progress bar, 2 a line per "
                         "epoch")
     add_verbosity_arguments(p)
-    p.set_defaults(func=run, loads_tensorflow=lambda args: not args.list)
+    p.set_defaults(func=run, check=check, loads_tensorflow=lambda args: not args.list)

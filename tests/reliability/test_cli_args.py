@@ -84,3 +84,25 @@ def test_train_refuses_a_missing_test_folder_before_training(tmp_path, capsys):
     err = _refused(capsys, ["train", "--out", str(out), *TRAIN, "--test-data", str(tmp_path / "typo")])
     assert "--test-data" in err and "not a folder" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--seeds", "0"), ("--fractions", "0"), ("--fractions", "1.5"), ("--epochs", "0"), ("--size", "30"),
+    ("--size", "8"), ("--num-classes", "1"), ("--base-filters", "0"), ("--depth", "0"), ("--batch-size", "0"),
+    ("--lr", "-1"), ("--lr", "nan"), ("--weight-decay", "-1"), ("--p", "2"), ("--val-fraction", "1"),
+    ("--test-fraction", "0"), ("--split-seed", "-1"), ("--max-runs", "0"), ("--hours", "-1"), ("--threads", "-1"),
+])
+def test_compare_refuses_bad_values_before_writing_anything(tmp_path, capsys, flag, value):
+    # They used to be taken as given: "--batch-size 0" planned runs with batches of 0, "--p 2" a probability of 2.
+    out = tmp_path / "compare"
+    err = _refused(capsys, ["compare", "--list", "--out", str(out), flag, value])
+    assert flag in err, err
+    assert not out.exists()
+
+
+def test_compare_refuses_n_segments_out_of_order_and_a_size_the_unet_cannot_halve(tmp_path, capsys):
+    out = tmp_path / "compare"
+    assert "LOW must be <= HIGH" in _refused(capsys, ["compare", "--list", "--out", str(out), "--n-segments", "40", "20"])
+    err = _refused(capsys, ["compare", "--list", "--out", str(out), "--size", "48", "--depth", "5"])
+    assert "--size 48 is not divisible by 2**--depth = 32" in err
+    assert not out.exists()
