@@ -120,8 +120,8 @@ def add_mask_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--label-values", type=int, nargs="+", default=None, metavar="V",
-        help="with --mask-mode values: the raw mask value of each class, in class order (train's default: "
-             "0 1 ... num_classes-1, masks that store class ids)",
+        help="with --mask-mode values: the raw mask value of each class, in class order (default: "
+             "0 1 ... K-1, masks that store class ids)",
     )
     parser.add_argument(
         "--channels", type=int, default=3, choices=[1, 3],
