@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = time.time() + 3600 * args.hours if args.hours else None
     quiet = getattr(args, "quiet", False)
     summary = compare(cfg, verbose=0 if quiet else args.fit_verbose, max_runs=args.max_runs, deadline=deadline,
-                      log=(lambda s: None) if quiet else (lambda s: print(s, flush=True)))
+                      log=(lambda s: None) if quiet else (lambda s: print(s, flush=True)), progress=not quiet)
     report = summary["report"]
     print(f"\n{cfg.tag()}: each method against its reference, paired by seed (test DSC gap in points ×100)\n")
     print("\n".join(summary["table"]))

@@ -68,6 +68,7 @@ def run_comparison(
     extra: Callable[[Any, CompareConfig, CompareData], dict] | None = None,
     load: Callable[[CompareConfig], CompareData] = load_compare_data,
     log: Callable[[str], None] = print,
+    progress: bool = True,
 ) -> dict[str, list[str]]:
     """Trains each planned run whose record is missing (resumable; several processes may share the plan).
 
@@ -82,6 +83,7 @@ def run_comparison(
         extra: adds keys to each record (see :func:`keras_hsmix.runs.compare.training.train_run`).
         load: loads the data (only when a run is left to train).
         log: progress printer.
+        progress: show the SLIC cache's progress bar of each run.
 
     Returns ``{"trained": [...run ids], "skipped": [...], "remaining": [...]}``.
     """
@@ -106,7 +108,7 @@ def run_comparison(
             continue
         try:
             log(f"[{i + 1}/{len(todo)}] {run_id} ...")
-            record = train_run(spec, cfg, data, methods, verbose=verbose, extra=extra)
+            record = train_run(spec, cfg, data, methods, verbose=verbose, extra=extra, progress=progress)
             write_json(results_dir / f"{run_id}.json", record)
         finally:
             release_run(claim)
@@ -131,8 +133,10 @@ def set_threads(threads: int) -> None:
 
 
 def compare(cfg: CompareConfig, verbose: int = 0, max_runs: int | None = None, deadline: float | None = None,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+            log: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
     """Runs (or resumes) a comparison of the package's methods, then writes its report and plot.
+
+    ``verbose`` is Keras ``fit``'s, ``progress`` shows the SLIC cache's progress bars (see :func:`run_comparison`).
 
     Returns the :func:`run_comparison` summary with ``"report"`` (the report's path) and ``"table"`` (the
     paired table's markdown lines) added.
@@ -141,7 +145,7 @@ def compare(cfg: CompareConfig, verbose: int = 0, max_runs: int | None = None, d
 
     plan = plan_runs(cfg)
     summary: dict[str, Any] = dict(run_comparison(cfg, plan=plan, verbose=verbose, max_runs=max_runs,
-                                                  deadline=deadline, log=log))
+                                                  deadline=deadline, log=log, progress=progress))
     records = [r for r in load_results(cfg.results_dir) if r.get("tag") == cfg.tag()
                and r.get("method") in cfg.methods and r.get("fraction") in cfg.fractions
                and r.get("seed") in range(cfg.seeds)]

@@ -51,10 +51,10 @@ def baseline_pipeline(images: np.ndarray, masks: np.ndarray, method: Method, cfg
 
 
 def build_run(method: Method, cfg: CompareConfig, seed: int, images: np.ndarray,
-              masks: np.ndarray) -> tuple[keras.Model, tf.data.Dataset]:
+              masks: np.ndarray, progress: bool = True) -> tuple[keras.Model, tf.data.Dataset]:
     """(compiled model, training dataset) of one run; an ``HSMixModel`` for the superpixel methods.
 
-    For one seed every method starts from the same initial weights.
+    For one seed every method starts from the same initial weights. ``progress``: the SLIC cache's progress bar.
     """
     steps = steps_per_epoch(len(images), cfg.batch_size)
     n_segments = cfg.segments(method.segments_scale)
@@ -69,7 +69,8 @@ def build_run(method: Method, cfg: CompareConfig, seed: int, images: np.ndarray,
         ds = tf.data.Dataset.from_tensor_slices({"images": images, "segmentation_masks": masks})
         pipeline = make_pipeline(ds, batch_size=cfg.batch_size, num_classes=cfg.num_classes, mixer=None,
                                  augment=method.flips, color_jitter=method.color, n_segments=n_segments,
-                                 seed=seed, output="dict", drop_remainder=len(images) >= cfg.batch_size)
+                                 seed=seed, output="dict", drop_remainder=len(images) >= cfg.batch_size,
+                                 progress=progress)
         return model, pipeline
     keras.utils.set_random_seed(seed)  # same initial weights as build_model for this seed
     model = unet((cfg.size, cfg.size, cfg.channels), cfg.num_classes, cfg.base_filters, cfg.depth)
@@ -128,15 +129,18 @@ class BestWeights(keras.callbacks.Callback):
 
 def train_run(spec: RunSpec, cfg: CompareConfig, data: CompareData, methods: Mapping[str, Method] = METHODS,
               verbose: int = 0,
-              extra: Callable[[keras.Model, CompareConfig, CompareData], dict] | None = None) -> dict[str, Any]:
+              extra: Callable[[keras.Model, CompareConfig, CompareData], dict] | None = None,
+              progress: bool = True) -> dict[str, Any]:
     """Trains one run, keeps its best-validation-DSC weights, and returns its result record.
 
     ``extra(model, cfg, data)`` adds keys to the record (a study's own evaluations, e.g. robustness).
+    ``progress``: the SLIC cache's progress bar.
     """
     method = methods[spec.method]
     start = time.time()
     subset = data.subset(spec.fraction)
-    model, pipeline = build_run(method, cfg, spec.seed, data.train_images[subset], data.train_masks[subset])
+    model, pipeline = build_run(method, cfg, spec.seed, data.train_images[subset], data.train_masks[subset],
+                                progress=progress)
     val = (data.val_images, data.val_masks)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(32).cache()
     best = BestWeights()
