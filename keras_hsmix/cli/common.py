@@ -234,6 +234,7 @@ _PYTHON_ONLY = [
     (re.compile(r"with on_error=['\"]skip['\"]"), ""),
     (re.compile(r" \(CLI: [^)]*\)"), ""),  # the library's own hint to CLI users: the message is about to say it
     (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"^(images|masks)_subdir: "), ""),  # the CLI's folders are always images/ and masks/
 ]
 _ASSIGNMENT = re.compile(r"\b(" + "|".join(FLAGS) + r")=('[^']*'|\"[^\"]*\"|\[[^\]]*\]|\([^)]*\)|[\w.+-]+)")
 #: Bare names are replaced only when they cannot be an ordinary word ("channels", "depth"): with an underscore.

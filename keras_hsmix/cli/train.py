@@ -54,6 +54,9 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
         if args.recipe not in RECIPES:
             parser.error(f"--recipe {args.recipe}: expected one of {', '.join(sorted(RECIPES))} (docs/recipes.md)")
+    if args.data is None and (args.mask_suffix or args.mask_mode != "nonzero" or args.label_values):
+        parser.error("--mask-mode, --mask-suffix and --label-values apply to a --data folder only (the built-in "
+                     "data has binary class-id masks)")
     if args.data is None and args.num_images < 2:
         parser.error(f"--num-images: expected an integer >= 2 (a validation image is held out), got "
                      f"{args.num_images}")

@@ -21,12 +21,15 @@ def load_arrays(
     label_values: Sequence[int] | None = None,
     mask_suffix: str = "",
     channels: int = 3,
+    num_classes: int | None = None,
 ):
     """``(images, masks)`` NumPy arrays from a folder, or from the built-in synthetic data (``data=None``).
 
     ``mask_mode``, ``label_values``, ``mask_suffix`` and ``channels`` are passed to
     :func:`keras_hsmix.data.load_folder` (folders only); with ``channels=1`` the built-in
-    (RGB) data is turned into grayscale as ``load_folder`` does (ITU-R 601 luma).
+    (RGB) data is turned into grayscale as ``load_folder`` does (ITU-R 601 luma). With
+    ``mask_mode="values"`` and ``num_classes``, ``label_values`` defaults to ``0 .. num_classes-1``
+    (masks that store the class ids) and must list one value per class.
 
     Example:
         >>> images, masks = load_arrays(None, size=32, count=4, mask_mode="nonzero", seed=0)
@@ -35,6 +38,12 @@ def load_arrays(
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if mask_mode == "values" and num_classes is not None:
+        if label_values is None:
+            label_values = list(range(num_classes))  # masks that store the class ids themselves
+        elif len(label_values) != num_classes:
+            raise ValueError(f"label_values lists {len(label_values)} value(s), one per class, but num_classes="
+                             f"{num_classes}: give the raw mask value of each of the {num_classes} classes")
     if data is None:
         images, masks = synthetic_arrays(count or num_images, (size, size), seed=seed)
         if channels == 1:

@@ -71,11 +71,9 @@ class TrainConfig:
 
 
 def _arrays(folder: str | None, config: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    label_values = config.label_values
-    if config.mask_mode == "values" and label_values is None:
-        label_values = list(range(config.num_classes))  # masks that store the class ids themselves
     return load_arrays(folder, config.size, None, config.mask_mode, seed, num_images=config.num_images,
-                       label_values=label_values, mask_suffix=config.mask_suffix, channels=config.channels)
+                       label_values=config.label_values, mask_suffix=config.mask_suffix, channels=config.channels,
+                       num_classes=config.num_classes)
 
 
 def _reconcile_history(history: Path, backup: Path) -> float | None:

@@ -106,3 +106,36 @@ def test_compare_refuses_n_segments_out_of_order_and_a_size_the_unet_cannot_halv
     err = _refused(capsys, ["compare", "--list", "--out", str(out), "--size", "48", "--depth", "5"])
     assert "--size 48 is not divisible by 2**--depth = 32" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [["--mask-mode", "values"], ["--mask-suffix", "_mask"], ["--label-values", "0", "1"]])
+def test_train_refuses_folder_options_on_the_built_in_data(tmp_path, capsys, extra):
+    # They were ignored without a word: the built-in data has its own binary class-id masks.
+    out = tmp_path / "run"
+    err = _refused(capsys, ["train", "--out", str(out), *TRAIN, *extra])
+    assert "apply to a --data folder only" in err, err
+    assert not out.exists()
+
+
+def test_label_values_must_list_one_value_per_class(tmp_path, capsys):
+    # --num-classes 3 with two --label-values trained a 3-class model on masks that never hold class 2.
+    import numpy as np
+    from PIL import Image
+
+    from keras_hsmix.data import load_arrays
+
+    for sub in ("images", "masks"):
+        (tmp_path / "d" / sub).mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((16, 16, 3), 50 * i, np.uint8)).save(tmp_path / "d" / "images" / f"{i}.png")
+        Image.fromarray(np.full((16, 16), 255 * i, np.uint8)).save(tmp_path / "d" / "masks" / f"{i}.png")
+    with pytest.raises(ValueError, match=r"label_values lists 2 value\(s\), one per class, but num_classes=3"):
+        load_arrays(str(tmp_path / "d"), 16, None, "values", 0, label_values=[0, 255], num_classes=3)
+    _, masks = load_arrays(str(tmp_path / "d"), 16, None, "values", 0, label_values=[0, 255], num_classes=2)
+    assert sorted(np.unique(masks)) == [0, 1]
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tmp_path / "d"), "--out", str(out), *TRAIN, "--mask-mode", "values",
+                 "--label-values", "0", "255", "--num-classes", "3"])
+    assert code == 2
+    assert "--label-values lists 2 value(s), one per class, but --num-classes 3" in capsys.readouterr().err
+    assert not out.exists()

@@ -44,11 +44,8 @@ def split_folders(cfg: CompareConfig) -> tuple[Path, Path | None]:
 
 
 def _read(folder: Path, cfg: CompareConfig, count: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    label_values = cfg.label_values
-    if cfg.mask_mode == "values" and label_values is None:
-        label_values = tuple(range(cfg.num_classes))  # masks that store the class ids themselves
-    images, masks = load_arrays(str(folder), cfg.size, count, cfg.mask_mode, 0, label_values=label_values,
-                                mask_suffix=cfg.mask_suffix, channels=cfg.channels)
+    images, masks = load_arrays(str(folder), cfg.size, count, cfg.mask_mode, 0, label_values=cfg.label_values,
+                                mask_suffix=cfg.mask_suffix, channels=cfg.channels, num_classes=cfg.num_classes)
     names = [image.stem for image, _ in find_pairs(folder, mask_suffix=cfg.mask_suffix)][: len(images)]
     return images, masks, names
 
