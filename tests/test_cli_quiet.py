@@ -166,7 +166,8 @@ def test_library_messages_in_cli_words():
     assert cli_words("learning_rate must be > 0, got 0") == "--lr must be > 0, got 0"
     assert cli_words("image has 4 channels") == "image has 4 channels"  # ordinary words stay
     assert cli_words("images_subdir: folder 'd/images' not found (data_dir must contain 'images/'; it has no "
-                     "sub-folders)") == "folder 'd/images' not found (--data must contain 'images/'; it has no sub-folders)"
+                     "sub-folders)") == ("folder 'd/images' not found (--data must contain 'images/'; it has no "
+                                         "sub-folders)")
 
 
 def test_progress_bar_on_a_terminal_one_line_per_epoch_otherwise():

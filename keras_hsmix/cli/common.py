@@ -71,6 +71,17 @@ def n_segments_range(values: list[int], parser: argparse.ArgumentParser) -> tupl
     return low, high
 
 
+def check_model_options(parser: argparse.ArgumentParser, size: int, depth: int, num_classes: int) -> None:
+    """Refuses (usage error) a ``--size`` the UNet cannot halve ``--depth`` times, or fewer than 2 classes."""
+    if size < 16:
+        parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {size}")
+    if size % (2 ** depth):
+        parser.error(f"--size {size} is not divisible by 2**--depth = {2 ** depth} (the UNet halves it --depth "
+                     f"times); choose --size a multiple of {2 ** depth} or a smaller --depth")
+    if num_classes < 2:
+        parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got {num_classes}")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every option's default (unless its help already says it); wide enough to read."""
 

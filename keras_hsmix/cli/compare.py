@@ -9,6 +9,7 @@ from pathlib import Path
 from keras_hsmix.cli.common import (
     add_mask_arguments,
     add_verbosity_arguments,
+    check_model_options,
     check_output_file,
     fraction,
     n_segments_range,
@@ -32,17 +33,10 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.n_segments is not None:
         args.n_segments = list(n_segments_range(args.n_segments, parser))
     check_output_file(parser, "--out", args.out, folder=True)
-    if args.num_classes < 2:
-        parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got "
-                     f"{args.num_classes}")
     defaults = CompareConfig.quick_config() if args.quick else CompareConfig()
     size = args.size if args.size is not None else defaults.size
     depth = args.depth if args.depth is not None else defaults.depth
-    if size < 16:
-        parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {size}")
-    if size % (2 ** depth):
-        parser.error(f"--size {size} is not divisible by 2**--depth = {2 ** depth} (the UNet halves it --depth "
-                     f"times); choose --size a multiple of {2 ** depth} or a smaller --depth")
+    check_model_options(parser, size, depth, args.num_classes)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -124,7 +118,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-data", default=None,
                    help="test folder for a single --data folder (default: --test-fraction of it is held out)")
     p.add_argument("--name", default=None, help="the data's name in run ids and the report (default: its folder's)")
-    p.add_argument("--out", default="runs/compare", help="folder of the run records (results/) and the report (default: runs/compare)")
+    p.add_argument("--out", default="runs/compare",
+                   help="folder of the run records (results/) and the report (default: runs/compare)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 1 seed, 2 epochs, 64 px, few images, a tiny UNet (refuses the budget options)")
     p.add_argument("--methods", nargs="+", default=None, help=f"default: all of {', '.join(METHODS)}")
@@ -149,7 +144,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=share, default=0.2, help="test share held out of a single --data folder")
     p.add_argument("--split-seed", type=non_negative_int, default=0,
                    help="seed of the validation (and held-out test) split, the same for every run")
-    p.add_argument("--max-runs", type=positive_int, default=None, help="train at most this many new runs (default: no limit)")
+    p.add_argument("--max-runs", type=positive_int, default=None,
+                   help="train at most this many new runs (default: no limit)")
     p.add_argument("--hours", type=positive_float, default=None,
                    help="start no new run after this many hours (default: no limit)")
     p.add_argument("--threads", type=non_negative_int, default=0, help="TensorFlow threads (0: TensorFlow's default)")

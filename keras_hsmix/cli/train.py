@@ -9,6 +9,7 @@ import time
 from keras_hsmix.cli.common import (
     add_mask_arguments,
     add_verbosity_arguments,
+    check_model_options,
     check_output_file,
     fit_verbosity,
     n_segments_range,
@@ -41,14 +42,7 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     check_output_file(parser, "--out", args.out, folder=True)
     if args.test_data is not None and not os.path.isdir(args.test_data):  # read only after training: check it now
         parser.error(f"--test-data {args.test_data}: not a folder (it must hold images/ and masks/)")
-    if args.size < 16:
-        parser.error(f"--size: expected an integer >= 16 (the UNet halves it --depth times), got {args.size}")
-    if args.size % (2 ** args.depth):
-        parser.error(f"--size {args.size} is not divisible by 2**--depth = {2 ** args.depth} (the UNet halves it "
-                     f"--depth times); choose --size a multiple of {2 ** args.depth} or a smaller --depth")
-    if args.num_classes < 2:
-        parser.error(f"--num-classes: expected an integer >= 2 (background and at least one class), got "
-                     f"{args.num_classes}")
+    check_model_options(parser, args.size, args.depth, args.num_classes)
     if args.recipe is not None:
         from keras_hsmix.recipes import RECIPES  # plain Python: no TensorFlow
 

@@ -102,7 +102,8 @@ def test_compare_refuses_bad_values_before_writing_anything(tmp_path, capsys, fl
 
 def test_compare_refuses_n_segments_out_of_order_and_a_size_the_unet_cannot_halve(tmp_path, capsys):
     out = tmp_path / "compare"
-    assert "LOW must be <= HIGH" in _refused(capsys, ["compare", "--list", "--out", str(out), "--n-segments", "40", "20"])
+    err = _refused(capsys, ["compare", "--list", "--out", str(out), "--n-segments", "40", "20"])
+    assert "LOW must be <= HIGH" in err
     err = _refused(capsys, ["compare", "--list", "--out", str(out), "--size", "48", "--depth", "5"])
     assert "--size 48 is not divisible by 2**--depth = 32" in err
     assert not out.exists()
