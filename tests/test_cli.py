@@ -132,3 +132,18 @@ def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # argparse refuses other channel counts
         main(["preview", "--channels", "2", "--out", str(preview)])
     assert exit_info.value.code == 2 and "--channels: invalid choice: 2" in capsys.readouterr().err
+
+
+def test_preview_says_when_the_folder_holds_fewer_pairs_than_asked(tmp_path, capsys):
+    for sub in ("images", "masks"):
+        (tmp_path / "d" / sub).mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((32, 32, 3), 60 * i, np.uint8)).save(tmp_path / "d" / "images" / f"{i}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:24, 4 + i:20] = 255
+        Image.fromarray(mask).save(tmp_path / "d" / "masks" / f"{i}.png")
+    out = tmp_path / "p.png"
+    assert main(["preview", "--data", str(tmp_path / "d"), "--out", str(out), "--size", "32", "--n-segments", "20",
+                 "--pairs", "3", "-q"]) == 0
+    assert f"wrote {out} (1 pair(s) from {tmp_path / 'd'}; --pairs 3 needs 6 images, found 3)" in capsys.readouterr().out
+    assert out.is_file()

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         f"{len(images) // 2} row(s)")
     path = preview_figure(images, masks, args.out, num_classes=num_classes, n_segments=args.n_segments, p=args.p,
                           seed=args.seed)
-    print(f"wrote {path} ({len(images) // 2} pairs from {source})")
+    rows = len(images) // 2
+    short = f"; --pairs {args.pairs} needs {2 * args.pairs} images, found {len(images)}" if rows < args.pairs else ""
+    print(f"wrote {path} ({rows} pair(s) from {source}{short})")
     return 0
 
 
