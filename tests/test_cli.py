@@ -145,5 +145,6 @@ def test_preview_says_when_the_folder_holds_fewer_pairs_than_asked(tmp_path, cap
     out = tmp_path / "p.png"
     assert main(["preview", "--data", str(tmp_path / "d"), "--out", str(out), "--size", "32", "--n-segments", "20",
                  "--pairs", "3", "-q"]) == 0
-    assert f"wrote {out} (1 pair(s) from {tmp_path / 'd'}; --pairs 3 needs 6 images, found 3)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out} (1 pair(s) from {tmp_path / 'd'}; --pairs 3 needs 6 images, found 3)" in printed
     assert out.is_file()
