@@ -143,6 +143,22 @@ def test_compare_states_its_config_defaults_and_takes_the_shared_verbosity_flags
         assert getattr(config, field) == getattr(CompareConfig(), field), field
 
 
+def test_train_first_line_names_the_recipe_and_saliency_that_will_train(tmp_path):
+    from keras_hsmix.cli.train import intro
+
+    def first_line(*argv: str) -> str:
+        return intro(build_parser().parse_args(["train", "--out", str(tmp_path / "run"), *argv]))
+
+    # The defaults used to print "HSMix (None saliency)": the saliency is the recipe's unless given.
+    assert "with HSMix (recipe paper, gradcam saliency) on built-in synthetic data" in first_line()
+    assert "HSMix (recipe authors-isic, static saliency)" in first_line("--recipe", "authors-isic")
+    assert "HSMix (recipe default, random saliency)" in first_line("--recipe", "default", "--saliency", "random")
+    assert "with no mixing" in first_line("--mixing", "none")
+    assert first_line("--resume").startswith("training a UNet")  # nothing to resume yet: the run starts
+    (tmp_path / "run").mkdir()
+    assert first_line("--resume").startswith("resuming a UNet")
+
+
 @pytest.mark.parametrize("line", TF_LINES)
 def test_the_tensorflow_log_lines_of_issue_25_are_recognised(line):
     assert is_tensorflow_log_line(line)

@@ -95,11 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
 def intro(args: argparse.Namespace) -> str:
     """The first line: what is about to be trained, on what, and where it goes."""
+    from keras_hsmix.recipes import MODEL_RECIPE, RECIPES  # plain Python: no TensorFlow
+
     source = args.data or f"built-in synthetic data ({args.num_images} images)"
-    mixing = f"HSMix ({args.saliency} saliency)" if args.mixing == "hsmix" else "no mixing"
-    return (f"{'resuming' if args.resume else 'training'} a UNet (depth {args.depth}, {args.base_filters} base "
-            f"filters) with {mixing} on {source}, {args.size}x{args.size} px, {args.epochs} "
-            f"epoch{'s' if args.epochs > 1 else ''}; run folder {args.out}")
+    recipe = args.recipe or MODEL_RECIPE  # TrainConfig(recipe=None) trains HSMixModel's recipe
+    saliency = args.saliency or RECIPES[recipe].saliency
+    mixing = f"HSMix (recipe {recipe}, {saliency} saliency)" if args.mixing == "hsmix" else "no mixing"
+    # --resume with no run folder yet starts the run (train(resume=True) does): say so, not "resuming".
+    verb = "resuming" if args.resume and os.path.isdir(args.out) else "training"
+    return (f"{verb} a UNet (depth {args.depth}, {args.base_filters} base filters) with {mixing} on {source}, "
+            f"{args.size}x{args.size} px, {args.epochs} epoch{'s' if args.epochs > 1 else ''}; run folder {args.out}")
 
 
 def summary(results: dict, out: str, seconds: float, exported: bool = True) -> str:
