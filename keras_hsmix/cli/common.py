@@ -71,6 +71,11 @@ def n_segments_range(values: list[int], parser: argparse.ArgumentParser) -> tupl
     return low, high
 
 
+def folder_options_given(args: argparse.Namespace) -> bool:
+    """Whether ``--mask-mode``, ``--mask-suffix`` or ``--label-values`` were given: they read a ``--data`` folder."""
+    return bool(args.mask_suffix or args.mask_mode != "nonzero" or args.label_values)
+
+
 def check_model_options(parser: argparse.ArgumentParser, size: int, depth: int, num_classes: int) -> None:
     """Refuses (usage error) a ``--size`` the UNet cannot halve ``--depth`` times, or fewer than 2 classes."""
     if size < 16:

@@ -11,6 +11,7 @@ from keras_hsmix.cli.common import (
     add_verbosity_arguments,
     check_model_options,
     check_output_file,
+    folder_options_given,
     fraction,
     n_segments_range,
     non_negative_float,
@@ -51,7 +52,7 @@ def config_from_args(args: argparse.Namespace):
     data = None if args.data in (None, "synthetic") else args.data
     if args.test_data and not data:
         raise ValueError("--test-data: needs a --data folder (the built-in data has its own test split)")
-    if data is None and (args.mask_suffix or args.mask_mode != "nonzero" or args.label_values):
+    if data is None and folder_options_given(args):
         raise ValueError("--mask-mode, --mask-suffix and --label-values apply to a --data folder only")
     for option, folder in (("--data", data), ("--test-data", args.test_data)):
         if folder and not Path(folder).is_dir():
@@ -72,10 +73,6 @@ def config_from_args(args: argparse.Namespace):
         value = getattr(args, dest)
         if value is not None:
             overrides[dest] = tuple(value) if isinstance(value, list) else value
-    if overrides.get("seeds", 1) < 1 or overrides.get("epochs", 1) < 1:
-        raise ValueError("--seeds and --epochs must be >= 1")
-    if any(not 0 < f <= 1 for f in overrides.get("fractions", (1.0,))):
-        raise ValueError(f"--fractions: each must be in (0, 1], got {list(overrides['fractions'])}")
     cfg = CompareConfig.quick_config(**overrides) if args.quick else CompareConfig(**overrides)
     cfg.command = resume_command(cfg)  # recorded with each run: the command that plans this comparison
     return cfg
@@ -93,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     set_threads(args.threads)
     deadline = time.time() + 3600 * args.hours if args.hours else None
-    quiet = getattr(args, "quiet", False)
+    quiet = args.quiet
     summary = compare(cfg, verbose=0 if quiet else args.fit_verbose, max_runs=args.max_runs, deadline=deadline,
                       log=(lambda s: None) if quiet else (lambda s: print(s, flush=True)), progress=not quiet)
     report = summary["report"]

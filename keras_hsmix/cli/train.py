@@ -12,6 +12,7 @@ from keras_hsmix.cli.common import (
     check_model_options,
     check_output_file,
     fit_verbosity,
+    folder_options_given,
     n_segments_range,
     non_negative_float,
     non_negative_int,
@@ -48,7 +49,7 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
         if args.recipe not in RECIPES:
             parser.error(f"--recipe {args.recipe}: expected one of {', '.join(sorted(RECIPES))} (docs/recipes.md)")
-    if args.data is None and (args.mask_suffix or args.mask_mode != "nonzero" or args.label_values):
+    if args.data is None and folder_options_given(args):
         parser.error("--mask-mode, --mask-suffix and --label-values apply to a --data folder only (the built-in "
                      "data has binary class-id masks)")
     if args.data is None and args.num_images < 2:
