@@ -25,6 +25,27 @@ def glas_dir() -> Path:
     return GLAS_DIR
 
 
+@pytest.fixture(autouse=True)
+def _eager_functions(request: pytest.FixtureRequest):
+    """Tests marked ``eager`` run ``tf.function`` bodies eagerly: Keras' train, test and predict steps included.
+
+    The same Python code runs, op by op, without tracing: a ``fit`` of a few steps takes seconds less. The mark is for
+    tests of what a step or a run computes (a CLI run's files, a study's resume, an example's output). Tests of how
+    TensorFlow traces and compiles the code (``tf.function``, XLA, the trace count, graph-mode ``fit`` of each
+    training path) are left unmarked, and ``tf.data`` functions are traced either way.
+    """
+    if request.node.get_closest_marker("eager") is None:
+        yield
+        return
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Runs the tests marked ``slow`` first (a stable sort: otherwise in collection order).
 

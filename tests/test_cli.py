@@ -58,6 +58,7 @@ def _multiclass_folder(root, n=8, size=24):
     return _write_pairs(root, pairs, mask_suffix="_mask")
 
 
+@pytest.mark.eager
 def test_train_on_a_multiclass_folder_with_mask_values_and_suffix(tmp_path, capsys):
     import json
 
@@ -107,6 +108,7 @@ def _gray_folder(root, n=8, size=24):
     return _write_pairs(root, pairs)
 
 
+@pytest.mark.eager
 def test_train_and_preview_grayscale_folders_with_one_channel(tmp_path, capsys):
     import json
 

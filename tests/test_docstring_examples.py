@@ -22,6 +22,7 @@ def _modules() -> list[str]:
     return sorted(n for n in names if n not in SKIP)
 
 
+@pytest.mark.eager
 @pytest.mark.parametrize("name", _modules())
 def test_docstring_examples(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Examples that write files do so under tempfile.mkdtemp(), as a user would: here that is under tmp_path,

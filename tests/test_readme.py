@@ -37,6 +37,7 @@ def _my_data(folder: Path, n: int = 8) -> None:
         Image.fromarray(mask).save(folder / "masks" / f"{i}.png")
 
 
+@pytest.mark.eager
 @pytest.mark.slow
 def test_readme_python_examples_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # export_for_serving(model, "saved_model") writes here

@@ -93,6 +93,7 @@ def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
                          output="dict", seed=0).repeat()
 
 
+@pytest.mark.eager
 def test_resume_from_checkpoint_in_one_process(tmp_path: Path) -> None:
     strategy = tf.distribute.get_strategy()
     lines: list[str] = []

@@ -71,6 +71,7 @@ def test_deeplab_output_shape(num_classes):
     ],
     ids=["unet-binary", "deeplab-3class"],
 )
+@pytest.mark.eager
 def test_fit_one_step_and_keras_round_trip(builder, num_classes, tmp_path):
     keras.utils.set_random_seed(0)
     model = builder()

@@ -87,6 +87,7 @@ def test_undefined_metrics_are_null_with_a_reason_and_results_are_strict_json(tm
     assert finite_or_none([float("inf"), 1.0]) == [None, 1.0]
 
 
+@pytest.mark.eager
 @pytest.mark.slow
 def test_train_warns_on_empty_validation_masks_and_writes_strict_json(tmp_path):
     root = _pair_folder(tmp_path / "data", [_disk(32, 1) for _ in range(6)])
@@ -237,6 +238,7 @@ def _tiny_fit(loss: keras.losses.Loss) -> keras.callbacks.History:
     return model.fit(ds, epochs=1, verbose=0)
 
 
+@pytest.mark.eager
 def test_package_model_and_loss_fit_together_at_their_defaults():
     history = _tiny_fit(DiceCELoss())
     assert np.isfinite(history.history["loss"]).all()
@@ -290,6 +292,7 @@ def test_worker_with_a_dispatcher_address_without_port_fails_instead_of_retrying
     assert service.check_address("grpc://localhost:5050", "dispatcher_address") == "localhost:5050"
 
 
+@pytest.mark.eager
 def test_cli_train_stops_on_a_non_finite_loss_with_the_cause(tmp_path, monkeypatch, capsys):
     from keras_hsmix.cli import main
     from keras_hsmix.runs import train as train_module

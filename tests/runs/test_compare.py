@@ -16,6 +16,10 @@ from keras_hsmix.cli import build_parser, main
 from keras_hsmix.cli.compare import config_from_args
 from keras_hsmix.runs.compare import CompareConfig, load_compare_data, paired_table, plan_runs
 
+# What a comparison plans, prints and writes, not how TensorFlow traces a step: fit runs eagerly
+# (tests/conftest.py).
+pytestmark = pytest.mark.eager
+
 
 def _folder(root: Path, n: int = 12, size: int = 40, suffix: str = "_mask") -> Path:
     """A folder dataset: images/<i>.png and masks/<i><suffix>.png (a bright disc on a dark image, mask 0/255)."""

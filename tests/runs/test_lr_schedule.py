@@ -12,6 +12,10 @@ import pytest
 from keras_hsmix.runs.compare import METHODS, CompareConfig, build_run, load_compare_data
 from keras_hsmix.runs.train import TrainConfig, learning_rate_schedule, steps_per_epoch, train
 
+# Which rates the optimizer gets at which step, not how TensorFlow traces a step: fit runs eagerly
+# (tests/conftest.py).
+pytestmark = pytest.mark.eager
+
 
 def test_constant_is_the_rate_itself() -> None:
     assert learning_rate_schedule(2e-3) == pytest.approx(2e-3)

@@ -17,6 +17,9 @@ from study.config import CORRUPTIONS, StudyConfig, corrupt, plan_runs
 from study.methods import ABLATIONS, KEY_METHODS, METHODS, TABLE_METHODS
 from study.run import main, run_study
 
+# What the study writes and resumes, not how TensorFlow traces a step: fit runs eagerly (tests/conftest.py).
+pytestmark = pytest.mark.eager
+
 
 def test_methods_cover_the_issue() -> None:
     for base in ("cutmix", "mixup", "hard", "soft_static", "soft_gradcam", "hsmix_gradcam", "hsmix_static",

@@ -13,6 +13,9 @@ from study.config import StudyConfig
 from study.run import main
 from study.trace import summary_line, trace_run, write_trace
 
+# What the traces record, not how TensorFlow traces a step: fit runs eagerly (tests/conftest.py).
+pytestmark = pytest.mark.eager
+
 
 def _cfg(tmp_path: Path, epochs: int = 3) -> StudyConfig:
     return StudyConfig.quick_config(data_dir=None, results_dir=str(tmp_path / "results"),

@@ -115,6 +115,7 @@ def test_evaluate_and_predict_do_not_augment(tmp_path):
     assert a == b
 
 
+@pytest.mark.eager
 def test_save_load_checkpoint_and_export(tmp_path):
     model = _model("gradcam")
     ds = make_pipeline(_data(), batch_size=4, mixer=None, n_segments=20, output="dict", seed=0)
