@@ -143,6 +143,8 @@ def test_save_load_checkpoint_and_export(tmp_path):
     np.testing.assert_allclose(served, expected, atol=1e-5)
 
 
+# Graph-mode fit of a DeepLab with Grad-CAM: test_hsmix_model_trains_a_keras_hub_segmenter_with_its_own_compile_ignored.
+@pytest.mark.eager
 def test_second_architecture_family_unchanged():
     keras.utils.set_random_seed(0)
     model = HSMixModel(deeplab_v3_plus((SIZE, SIZE, 3), num_classes=3, base_filters=4), num_classes=3,
