@@ -7,6 +7,7 @@ it use the ``glas_dir`` fixture, which skips with a clear reason when it is abse
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,13 @@ def _eager_functions(request: pytest.FixtureRequest):
     The same Python code runs, op by op, without tracing: a ``fit`` of a few steps takes seconds less. The mark is for
     tests of what a step or a run computes (a CLI run's files, a study's resume, an example's output). Tests of how
     TensorFlow traces and compiles the code (``tf.function``, XLA, the trace count, graph-mode ``fit`` of each
-    training path) are left unmarked, and ``tf.data`` functions are traced either way.
+    training path) are left unmarked, and ``tf.data`` functions are traced either way. Eagerly, the mixing in
+    ``HSMixModel``'s step takes the plain ops that ``jit_compile="auto"`` picks outside a graph; the XLA-fused ops it
+    takes in a traced step are tested by the unmarked tests.
     """
     if request.node.get_closest_marker("eager") is None:
+        tf = sys.modules.get("tensorflow")  # not imported here: some tests check that a command never loads it
+        assert tf is None or not tf.config.functions_run_eagerly(), "an earlier test left run_functions_eagerly on"
         yield
         return
     import tensorflow as tf
