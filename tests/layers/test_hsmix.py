@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 import pytest
+import tensorflow as tf
 
 from keras_hsmix import HSMix
 from tests.helpers import random_batch
