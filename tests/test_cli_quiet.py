@@ -14,6 +14,7 @@ import pytest
 
 from keras_hsmix.cli import build_parser, main
 from keras_hsmix.cli.common import cli_words, fit_verbosity, is_tensorflow_log_line
+from tests.conftest import USER_XLA_FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What TensorFlow 2.21 printed before this was fixed (issue 25), one line of each kind.
@@ -41,6 +42,9 @@ def _cli(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """``python -m keras_hsmix.cli ARGS`` in a subprocess (stdout and stderr are pipes, not a terminal)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("XLA_FLAGS", None)  # the user's XLA flags, not the tests' (tests/conftest.py)
+    if USER_XLA_FLAGS is not None:
+        env["XLA_FLAGS"] = USER_XLA_FLAGS
     return subprocess.run([sys.executable, "-m", "keras_hsmix.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout, check=False)
 
