@@ -42,7 +42,7 @@ def tensorflow_mixes() -> dict[str, np.ndarray]:
 def test_another_backend(name, tmp_path, tensorflow_mixes):
     if name == "torch" and os.environ.get("CI", "").lower() == "true":
         # Issue 26: torch runs "only if its CPU wheel keeps CI inside its time". It costs about 30 s of a 2-core
-        # run of 8.5-9.5 min against a 10-min limit, which a 20 % slower host would then exceed, so CI runs the
+        # run of 7.5-8.5 min against a 10-min limit, which a 20 % slower host would then exceed, so CI runs the
         # JAX case only; run this one locally (without CI=true).
         pytest.skip("the torch backend is not run under CI=true, to keep CI inside its time (issue 26); "
                     "run `python -m pytest tests/test_backend.py` without CI=true")
