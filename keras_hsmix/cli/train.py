@@ -22,8 +22,8 @@ from keras_hsmix.cli.common import (
 )
 
 #: The demo's defaults (issue 25): on the built-in data, ``keras-hsmix train --out runs/demo`` reaches a
-#: validation DSC >= 0.85 in about a minute on 2 cores (``python benchmarks/demo.py`` measures it: DSC 0.934, 75 s
-#: of CPU time).
+#: validation DSC >= 0.85 in a minute or less on 2 cores (``python benchmarks/demo.py`` measures it: DSC 0.927, 13 s
+#: on the newer 2-core VM of README's "Hosts", 52-53 s on the older one).
 SIZE = 64
 NUM_IMAGES = 48
 EPOCHS = 12
@@ -129,7 +129,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train", help="train a UNet with HSMix on a folder or the built-in data",
         description="Train a UNet with HSMix (resumable: --resume), evaluate DSC / JAC / HD95 on a held-out "
                     "validation split (and --test-data), export a SavedModel. At the defaults, on the built-in "
-                    "data, it reaches a validation DSC of 0.93 using 75 s of CPU time (about a minute on 2 cores).",
+                    "data, it reaches a validation DSC of about 0.93 in a minute or less on 2 cores.",
     )
     p.add_argument("--data", default=None, help="training folder with images/ and masks/ (default: built-in data)")
     p.add_argument("--test-data", default=None, help="test folder, evaluated at the end (default: none)")
