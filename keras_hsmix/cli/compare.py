@@ -49,6 +49,9 @@ def config_from_args(args: argparse.Namespace):
         if given:
             raise ValueError(f"--quick sets the budget itself (1 seed, 2 epochs, 64 px, few images, a tiny UNet): "
                              f"drop {', '.join(given)} or drop --quick")
+    if args.data == "synthetic" and Path("synthetic").is_dir():
+        raise ValueError("--data synthetic names the built-in data, and a folder called synthetic is here too: "
+                         "--data ./synthetic for that folder, or leave --data out for the built-in data")
     data = None if args.data in (None, "synthetic") else args.data
     if args.test_data and not data:
         raise ValueError("--test-data: needs a --data folder (the built-in data has its own test split)")

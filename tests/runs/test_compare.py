@@ -134,6 +134,18 @@ def test_refused_options_write_nothing(argv: list[str], message: str, tmp_path: 
     assert not out.exists()
 
 
+def test_data_synthetic_beside_a_folder_called_synthetic_is_refused_as_ambiguous(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _config(["--data", "synthetic", "--quick"]).data_dir is None  # no such folder: the built-in data
+    _folder(tmp_path / "synthetic", n=4)
+    assert main(["compare", "--data", "synthetic", "--quick", "--out", "o"]) == 2
+    assert "a folder called synthetic is here too: --data ./synthetic for that folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    assert _config(["--data", "./synthetic", "--quick"]).data_dir == "./synthetic"
+    assert _config(["--quick"]).data_dir is None
+
+
 def test_paired_table_pairs_each_method_with_its_reference_by_seed() -> None:
     def rec(method: str, seed: int, dice: float) -> dict:
         return {"method": method, "seed": seed, "fraction": 0.5, "test": {"dice": dice}}
