@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -288,6 +289,10 @@ def test_train_learns_and_prints_no_tensorflow_line_at_default_verbosity(tmp_pat
     # not a terminal: Keras' "Epoch k/N" and one line per epoch, no progress bar
     assert [line for line in lines if line.startswith("Epoch ")] == [f"Epoch {k}/10" for k in range(1, 11)]
     assert "━" not in done.stdout
+    # and the SLIC cache's progress is one line on stderr, not a bar's carriage-return redraws
+    assert "\r" not in done.stderr, repr(done.stderr[-500:])
+    slic = [line for line in done.stderr.splitlines() if line.startswith("SLIC ")]
+    assert len(slic) == 1 and re.fullmatch(r"SLIC \d+ level\(s\): \d+ images in [\d.]+ s", slic[0]), slic
     # the summary: what was measured and where each output is
     assert any(line.startswith("validation: DSC ") for line in lines), done.stdout
     for name in ("best.weights.h5", "history.csv", "results.json", "saved_model"):

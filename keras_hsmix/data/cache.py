@@ -27,7 +27,9 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Sequence
+import sys
+import time
+from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -162,7 +164,7 @@ def add_superpixel_levels(
 
 
 def precompute(dataset: tf.data.Dataset, progress: bool = True, desc: str = "superpixels") -> tf.data.Dataset:
-    """Runs one pass over a cached dataset so that its cache is full; shows a progress bar.
+    """Runs one pass over a cached dataset so that its cache is full; shows its progress.
 
     Later iterators of ``dataset``, and of datasets built on it (shuffle, map,
     batch...), read the cache instead of recomputing. An infinite dataset is
@@ -170,8 +172,11 @@ def precompute(dataset: tf.data.Dataset, progress: bool = True, desc: str = "sup
 
     Args:
         dataset: typically the output of :func:`add_superpixel_levels` with a cache.
-        progress: show a ``tqdm`` progress bar (on stderr).
-        desc: label of the progress bar.
+        progress: on stderr, a ``tqdm`` progress bar when stderr is a terminal or
+            the code runs in a Jupyter / Colab kernel; otherwise (a log, a pipe,
+            CI) one line once the pass is done, ``"<desc>: N images in T s"``,
+            instead of a bar's carriage-return updates.
+        desc: label of the progress bar or line.
 
     Example:
         >>> from keras_hsmix.data.synthetic import make_synthetic_dataset
@@ -183,12 +188,29 @@ def precompute(dataset: tf.data.Dataset, progress: bool = True, desc: str = "sup
     if cardinality == int(tf.data.INFINITE_CARDINALITY):
         return dataset
     total = cardinality if cardinality >= 0 else None
+    if progress and not _interactive(sys.stderr):
+        start, count = time.perf_counter(), 0
+        for _ in dataset:
+            count += 1
+        print(f"{desc}: {count} images in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        return dataset
     from tqdm.auto import tqdm
 
     with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
         for _ in dataset:
             bar.update(1)
     return dataset
+
+
+def _interactive(stream: Any) -> bool:
+    """Whether a progress bar can redraw itself on ``stream``: a terminal, or a Jupyter / Colab kernel's output."""
+    get_shell = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    if get_shell is not None and hasattr(get_shell(), "kernel"):  # Jupyter's and Colab's shells have a kernel
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def draw_superpixel_level(element: dict, seed: tf.Tensor | None = None) -> dict:

@@ -122,3 +122,28 @@ def test_pipeline_without_cache_and_parallel_calls():
                        num_parallel_calls=1, seed=0)
     x, y = next(iter(ds))
     assert x.shape == (2, 32, 32, 3) and y.shape == (2, 32, 32, 2)
+
+
+def test_precompute_progress_is_a_bar_on_a_terminal_and_one_line_in_a_log(monkeypatch, capsys):
+    import io
+    import sys
+
+    def cached() -> tf.data.Dataset:
+        return add_superpixel_levels(make_synthetic_dataset(3, (24, 24)), 10)
+
+    # stderr not a terminal (a log, a pipe, CI): one line at the end, no carriage-return redraws
+    precompute(cached(), progress=True, desc="SLIC 1 level(s)")
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.endswith(" s\n") and err.count("\n") == 1, repr(err)
+    assert err.startswith("SLIC 1 level(s): 3 images in "), repr(err)
+    precompute(cached(), progress=False)
+    assert capsys.readouterr().err == ""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    precompute(cached(), progress=True, desc="SLIC 1 level(s)")
+    assert "\r" in terminal.getvalue() and "/3 [" in terminal.getvalue() and "images in" not in terminal.getvalue()
