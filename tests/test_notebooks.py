@@ -139,5 +139,6 @@ def test_notebook_runs_in_quick_mode(name: str, tmp_path: Path, monkeypatch: pyt
     assert len(figures) >= FIGURES[name], f"{name}: expected {FIGURES[name]} figures, got {len(figures)}"
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "DSC" in text and "JAC" in text and "GPU found" in text  # "GPU found: ..." or "No GPU found ..."
+    assert "TqdmWarning" not in text  # the SLIC cache's progress bar needs no ipywidgets
     if name == "01_quickstart.ipynb":
         assert (tmp_path / "out" / "quickstart_saved_model" / "saved_model.pb").is_file()

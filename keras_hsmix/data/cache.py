@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import time
@@ -194,7 +195,10 @@ def precompute(dataset: tf.data.Dataset, progress: bool = True, desc: str = "sup
             count += 1
         print(f"{desc}: {count} images in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         return dataset
-    from tqdm.auto import tqdm
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm  # a widget in Jupyter / Colab, text on a terminal
+    else:
+        from tqdm import tqdm  # text: tqdm.auto would warn in Jupyter that it needs ipywidgets
 
     with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
         for _ in dataset:
