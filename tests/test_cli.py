@@ -95,6 +95,19 @@ def test_preview_with_mask_values(tmp_path, capsys):
         main(args)
     assert exit_info.value.code == 2 and "--label-values" in capsys.readouterr().err
     assert main([*args, "--label-values", "0", "1", "2"]) == 0 and out.exists()
+    # --num-classes as for train: class-id masks need no --label-values; the mismatches are refused
+    out.unlink()
+    assert main([*args, "--num-classes", "3"]) == 0 and out.exists()
+    out.unlink()
+    for extra, message in ((["--num-classes", "2"], "values not in --label-values: 2 (--label-values 0 1)"),
+                           (["--label-values", "0", "1", "2", "--num-classes", "4"], "lists 3 value(s)"),
+                           (["--mask-mode", "nonzero", "--num-classes", "3"], "makes binary masks")):
+        try:
+            code = main([*args, *extra])
+        except SystemExit as exit_info:
+            code = exit_info.code
+        assert code == 2 and message in capsys.readouterr().err, extra
+        assert not out.exists()
 
 
 def _gray_folder(root, n=8, size=24):

@@ -19,8 +19,19 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     check_output_file(parser, "--out", args.out, folder=False)
     if args.size < 16:
         parser.error(f"--size: expected an integer >= 16, got {args.size}")
-    if args.mask_mode == "values" and args.label_values is None:
-        parser.error("--mask-mode values needs --label-values (the raw mask value of each class, in class order)")
+    if args.num_classes is not None and args.num_classes < 2:
+        parser.error(f"--num-classes: expected an integer >= 2 (classes including background), got {args.num_classes}")
+    if args.mask_mode != "values":
+        if args.num_classes is not None and args.num_classes > 2:
+            parser.error(f"--mask-mode {args.mask_mode} makes binary masks (class ids 0 and 1), but --num-classes "
+                         f"{args.num_classes}: for multi-class masks use --mask-mode values")
+    elif args.label_values is None and args.num_classes is None:
+        parser.error("--mask-mode values needs --label-values (the raw mask value of each class, in class order), "
+                     "or --num-classes K for masks that store the class ids 0..K-1")
+    elif args.label_values is not None and args.num_classes is not None and \
+            len(args.label_values) != args.num_classes:
+        parser.error(f"--label-values lists {len(args.label_values)} value(s), one per class, but --num-classes "
+                     f"{args.num_classes}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     source = args.data or "built-in synthetic data"
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     say(f"[1/2] loading {2 * args.pairs} images ({args.size}x{args.size} px) from {source}")
+    num_classes = args.num_classes or (len(args.label_values) if args.mask_mode == "values" else 2)
     images, masks = load_arrays(args.data, args.size, 2 * args.pairs, args.mask_mode, args.seed,
                                 label_values=args.label_values, mask_suffix=args.mask_suffix,
-                                channels=args.channels)
-    num_classes = max(2, int(masks.max()) + 1)  # binary folders and the built-in data: 2
+                                channels=args.channels, num_classes=num_classes if args.data else None)
     say(f"[2/2] superpixels (SLIC, {args.n_segments} per image), hard and soft mixes, saliency, drawing "
         f"{len(images) // 2} row(s)")
     path = preview_figure(images, masks, args.out, num_classes=num_classes, n_segments=args.n_segments, p=args.p,
@@ -60,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="SLIC superpixels per image (one per about 170 pixels at 224 px; train's 20 40 at 64 px is "
                         "the same density)")
     p.add_argument("--p", type=probability, default=0.5, help="probability of picking a superpixel")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="classes including background, as for train (default: the number of --label-values with "
+                        "--mask-mode values, else 2)")
     add_mask_arguments(p)
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the images and the mixes")
     add_verbosity_arguments(p)
