@@ -23,7 +23,7 @@ from keras_hsmix.cli.common import (
 
 #: The demo's defaults (issue 25): on the built-in data, ``keras-hsmix train --out runs/demo`` reaches a
 #: validation DSC >= 0.85 in a minute or less on 2 cores (``python benchmarks/demo.py`` measures it: DSC 0.927, 13 s
-#: on the newer 2-core VM of README's "Hosts", 52-53 s on the older one).
+#: on the newer 2-core VM of docs/performance.md "Hosts", 52-53 s on the older one).
 SIZE = 64
 NUM_IMAGES = 48
 EPOCHS = 12
