@@ -59,8 +59,8 @@ def _tensorflow_error_types() -> tuple[type, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if hasattr(args, "check"):  # validate every argument before anything is read or written
-        args.check(args, parser)
+    if hasattr(args, "check"):  # validate every argument before anything is read or written (usage errors name
+        args.check(args)  # the subcommand: "keras-hsmix train: error: ...", as argparse's own do)
     verbosity = getattr(args, "verbosity", 0) or 0
     if hasattr(args, "intro") and not getattr(args, "quiet", False):
         print(args.intro(args), flush=True)  # the first line comes before TensorFlow's seconds of loading

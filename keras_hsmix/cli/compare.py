@@ -155,4 +155,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="Keras fit's verbosity in each run: 0 none (a line per run), 1 a progress bar, 2 a line per "
                         "epoch")
     add_verbosity_arguments(p)
-    p.set_defaults(func=run, check=check, loads_tensorflow=lambda args: not args.list)
+    p.set_defaults(func=run, check=lambda args: check(args, p), loads_tensorflow=lambda args: not args.list)

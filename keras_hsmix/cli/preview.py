@@ -77,4 +77,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_mask_arguments(p)
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the images and the mixes")
     add_verbosity_arguments(p)
-    p.set_defaults(func=run, check=check)
+    p.set_defaults(func=run, check=lambda args: check(args, p))

@@ -177,4 +177,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="strength of the colour (stain) jitter of each training image, 0: none, 1: light")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data split, model and draws")
     add_verbosity_arguments(p)
-    p.set_defaults(func=run, check=check, intro=intro)
+    p.set_defaults(func=run, check=lambda args: check(args, p), intro=intro)

@@ -57,6 +57,8 @@ def test_train_refuses_bad_values_before_writing_anything(tmp_path, capsys, flag
     out = tmp_path / "run"
     err = _refused(capsys, ["train", "--out", str(out), *TRAIN, flag, value])
     assert flag in err, err
+    # argparse's refusals and the checks after parsing alike: the subcommand's usage and name
+    assert err.startswith("usage: keras-hsmix train ") and "\nkeras-hsmix train: error: " in err, err
     assert not out.exists()
 
 
