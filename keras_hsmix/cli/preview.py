@@ -21,17 +21,11 @@ def check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error(f"--size: expected an integer >= 16, got {args.size}")
     if args.num_classes is not None and args.num_classes < 2:
         parser.error(f"--num-classes: expected an integer >= 2 (classes including background), got {args.num_classes}")
-    if args.mask_mode != "values":
-        if args.num_classes is not None and args.num_classes > 2:
-            parser.error(f"--mask-mode {args.mask_mode} makes binary masks (class ids 0 and 1), but --num-classes "
-                         f"{args.num_classes}: for multi-class masks use --mask-mode values")
-    elif args.label_values is None and args.num_classes is None:
+    if args.mask_mode == "values" and args.label_values is None and args.num_classes is None:
         parser.error("--mask-mode values needs --label-values (the raw mask value of each class, in class order), "
                      "or --num-classes K for masks that store the class ids 0..K-1")
-    elif args.label_values is not None and args.num_classes is not None and \
-            len(args.label_values) != args.num_classes:
-        parser.error(f"--label-values lists {len(args.label_values)} value(s), one per class, but --num-classes "
-                     f"{args.num_classes}")
+    # A binary --mask-mode with --num-classes > 2, or a --label-values count other than --num-classes: refused by
+    # load_arrays, before any file is read.
 
 
 def run(args: argparse.Namespace) -> int:

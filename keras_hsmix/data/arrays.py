@@ -44,6 +44,12 @@ def load_arrays(
         elif len(label_values) != num_classes:
             raise ValueError(f"label_values lists {len(label_values)} value(s), one per class, but num_classes="
                              f"{num_classes}: give the raw mask value of each of the {num_classes} classes")
+    if data is not None and mask_mode != "values" and num_classes is not None and num_classes > 2:
+        raise ValueError(
+            f"mask_mode={mask_mode!r} makes binary masks (class ids 0 and 1), but num_classes={num_classes}: for "
+            "multi-class masks use mask_mode='values' (CLI: --mask-mode values), with label_values the raw mask "
+            "value of each class (default 0..num_classes-1)"
+        )
     if data is None:
         images, masks = synthetic_arrays(count or num_images, (size, size), seed=seed)
         if channels == 1:

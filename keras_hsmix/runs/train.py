@@ -313,12 +313,6 @@ def train(config: TrainConfig, resume: bool = False, verbose: int = 2) -> dict[s
         return finished
 
     # Load and check the data before anything is written, so bad data leaves no run folder.
-    if config.data is not None and config.num_classes > 2 and config.mask_mode != "values":
-        raise ValueError(
-            f"mask_mode={config.mask_mode!r} makes binary masks (class ids 0 and 1), but num_classes="
-            f"{config.num_classes}: for multi-class masks use mask_mode='values' (CLI: --mask-mode values), "
-            "with label_values the raw mask value of each class (default 0..num_classes-1)"
-        )
     images, masks = _arrays(config.data, config, config.seed)
     if masks.max() >= config.num_classes:
         raise ValueError(f"masks hold class id {int(masks.max())} >= num_classes ({config.num_classes})")

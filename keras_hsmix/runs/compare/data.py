@@ -58,9 +58,6 @@ def load_compare_data(cfg: CompareConfig) -> CompareData:
     the subsets are nested.
     """
     if cfg.data_dir:
-        if cfg.num_classes > 2 and cfg.mask_mode != "values":
-            raise ValueError(f"mask_mode={cfg.mask_mode!r} makes binary masks, but num_classes={cfg.num_classes}: "
-                             "for multi-class masks use mask_mode='values' (CLI: --mask-mode values)")
         train_dir, test_dir = split_folders(cfg)
         if test_dir is None:
             images, masks, names = _read(train_dir, cfg, cfg.max_train_images)
